@@ -1,0 +1,78 @@
+"""The /api/v1 NinjaAPI, assembled from each app's router, with one error format:
+
+{"code": "validation_error", "message": "...", "errors": {"field": ["..."]}}
+"""
+
+from django.http import Http404
+from django.utils.translation import gettext as _
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import ValidationError as NinjaValidationError
+
+from guanxi.api.auth import AUTH
+from guanxi.core.errors import ServiceError
+
+api = NinjaAPI(
+    title="Guanxi API",
+    version="1",
+    urls_namespace="api",
+    auth=AUTH,
+    docs_url="/docs",
+    openapi_url="/openapi.json",
+)
+
+
+def error_body(code: str, message, errors: dict | None = None) -> dict:
+    return {"code": code, "message": str(message), "errors": errors or {}}
+
+
+@api.exception_handler(ServiceError)
+def service_error(request, exc: ServiceError):
+    return api.create_response(
+        request, error_body(exc.code, exc.message, exc.field_errors), status=exc.status
+    )
+
+
+@api.exception_handler(NinjaValidationError)
+def schema_error(request, exc: NinjaValidationError):
+    errors: dict[str, list[str]] = {}
+    for err in exc.errors:
+        loc = [str(p) for p in err.get("loc", []) if p not in ("body", "query", "path", "payload")]
+        errors.setdefault(".".join(loc) or "__all__", []).append(err.get("msg", ""))
+    return api.create_response(
+        request,
+        error_body("validation_error", _("Please correct the fields marked below."), errors),
+        status=422,
+    )
+
+
+@api.exception_handler(AuthenticationError)
+def auth_error(request, exc):
+    return api.create_response(
+        request, error_body("not_authenticated", _("Log in or send a valid API token.")), status=401
+    )
+
+
+@api.exception_handler(Http404)
+def not_found(request, exc):
+    return api.create_response(request, error_body("not_found", _("Not found.")), status=404)
+
+
+@api.exception_handler(HttpError)
+def http_error(request, exc: HttpError):
+    return api.create_response(request, error_body("error", exc.message), status=exc.status_code)
+
+
+def _mount():
+    from guanxi.accounts.api import router as accounts_router
+    from guanxi.customers.api import router as customers_router
+    from guanxi.customers.api_dedup import router as dedup_router
+    from guanxi.customers.api_transfer import router as transfer_router
+
+    api.add_router("/", accounts_router)
+    api.add_router("/", customers_router)
+    api.add_router("/", transfer_router)
+    api.add_router("/", dedup_router)
+
+
+_mount()

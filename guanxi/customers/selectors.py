@@ -1,0 +1,154 @@
+"""Every read of customers that is more than a ``get``: always through visibility."""
+
+import datetime
+import re
+
+from django.db.models import Q, QuerySet
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from guanxi.core.errors import ValidationFailed
+from guanxi.core.normalize import phone_search_key
+from guanxi.core.pagination import keyset_page
+from guanxi.core.search import prefix_q
+from guanxi.core.visibility import visible_to
+from guanxi.customers.models import Contact, Customer, CustomField
+
+SORTS = {
+    "-created_at": "-created_at",
+    "created_at": "created_at",
+    "-updated_at": "-updated_at",
+    "updated_at": "updated_at",
+    "name": "name",
+    "-name": "-name",
+}
+FILTER_KEYS = ["q", "stage", "grade", "tag", "owner", "team", "province", "city", "source", "kind"]
+
+
+def customers_visible(user) -> QuerySet:
+    return visible_to(user, Customer.objects.all())
+
+
+def search_q(text: str) -> Q:
+    """Name, pinyin (full or initials), phone or e-mail, using indexed prefix matches.
+
+    张伟 is found by "张", "张伟", "zhangwei", "zhang" and "zw"."""
+    text = (text or "").strip()
+    if not text:
+        return Q()
+    if "@" in text:
+        return prefix_q("email", text.lower())
+    digits = re.sub(r"[\s\-()+]", "", text)
+    if digits.isdigit() and len(digits) >= 5:
+        phone = phone_search_key(text)
+        q = prefix_q("phone", "+86" + digits) | prefix_q("phone", "+" + digits)
+        if phone:
+            q |= Q(phone=phone)
+        return q | Q(external_id=text)
+    lowered = text.lower().replace(" ", "")
+    q = prefix_q("name", text)
+    if re.fullmatch(r"[a-z0-9]+", lowered):
+        q |= prefix_q("name_pinyin", lowered) | prefix_q("name_initials", lowered)
+    return q
+
+
+def apply_filters(qs: QuerySet, params: dict, *, fields: list[CustomField] | None = None):
+    """Filters from a dict of strings (query parameters, saved filters)."""
+    errors = {}
+    if params.get("q"):
+        qs = qs.filter(search_q(params["q"]))
+    for key in ("stage", "grade", "source", "kind"):
+        value = params.get(key)
+        if value:
+            values = [v for v in str(value).split(",") if v]
+            allowed = {
+                "stage": Customer.Stage.values,
+                "grade": Customer.Grade.values,
+                "source": Customer.Source.values,
+                "kind": Customer.Kind.values,
+            }[key]
+            bad = [v for v in values if v not in allowed]
+            if bad:
+                errors[key] = [_("“%(value)s” is not a valid choice.") % {"value": bad[0]}]
+            qs = qs.filter(**{f"{key}__in": values})
+    for key in ("province", "city"):
+        if params.get(key):
+            qs = qs.filter(**{key: params[key]})
+    if params.get("owner"):
+        owner = str(params["owner"])
+        if owner == "none":
+            qs = qs.filter(owner__isnull=True)
+        elif owner.isdigit():
+            qs = qs.filter(owner_id=int(owner))
+        else:
+            qs = qs.filter(owner__username=owner)
+    if params.get("team") and str(params["team"]).isdigit():
+        qs = qs.filter(team_id=int(params["team"]))
+    if params.get("tag"):
+        tag = str(params["tag"])
+        qs = qs.filter(tags__id=int(tag)) if tag.isdigit() else qs.filter(tags__name=tag)
+    if params.get("created_after"):
+        qs = qs.filter(created_at__date__gte=params["created_after"])
+    if params.get("created_before"):
+        qs = qs.filter(created_at__date__lte=params["created_before"])
+    fields = fields if fields is not None else list(CustomField.objects.filter(active=True))
+    for field in fields:
+        value = params.get(f"cf_{field.key}")
+        if value in (None, ""):
+            continue
+        lookup = f"custom__{field.key}"
+        if field.type == CustomField.Type.MULTI:
+            qs = qs.filter(**{f"{lookup}__icontains": f'"{value}"'})
+        elif field.type == CustomField.Type.BOOL:
+            qs = qs.filter(**{lookup: str(value).lower() in {"1", "true", "yes", "on"}})
+        elif field.type == CustomField.Type.NUMBER:
+            try:
+                number = float(value)
+            except ValueError:
+                errors[f"cf_{field.key}"] = [_("“%(value)s” is not a number.") % {"value": value}]
+                continue
+            qs = qs.filter(**{lookup: int(number) if number.is_integer() else number})
+        else:
+            qs = qs.filter(**{lookup: value})
+    if errors:
+        raise ValidationFailed(errors)
+    if params.get("tag"):
+        qs = qs.distinct()
+    return qs
+
+
+def customer_list(
+    *, user, params: dict, cursor: str | None = None, size: int = 50, sort: str = "-created_at"
+):
+    """(rows, next_cursor) of the customers the user may see, filtered and sorted."""
+    if sort not in SORTS:
+        raise ValidationFailed({"sort": [_("Unknown sort order.")]})
+    size = max(1, min(int(size or 50), 200))
+    qs = apply_filters(customers_visible(user), params)
+    qs = qs.select_related("owner", "team").prefetch_related("tags")
+    order = SORTS[sort]
+    parse = parse_datetime if order.lstrip("-") in {"created_at", "updated_at"} else None
+    return keyset_page(qs, order=order, cursor=cursor, size=size, parse=parse)
+
+
+def customer_export_rows(*, user, params: dict):
+    """Every customer matching the filters, in id order, for export (streamed)."""
+    qs = apply_filters(customers_visible(user), params)
+    return qs.select_related("owner", "team").prefetch_related("tags").order_by("id")
+
+
+def contacts_of(*, user, customer: Customer) -> QuerySet:
+    return visible_to(user, Contact.objects.filter(customer=customer), prefix="customer__")
+
+
+def counts_by(user, field: str) -> dict[str, int]:
+    from django.db.models import Count
+
+    rows = customers_visible(user).values(field).annotate(n=Count("id")).order_by(field)
+    return {row[field]: row["n"] for row in rows}
+
+
+def birthdays_between(user, start: datetime.date, end: datetime.date) -> QuerySet:
+    return customers_visible(user).filter(
+        birthday__month__gte=start.month, birthday__month__lte=end.month
+    )

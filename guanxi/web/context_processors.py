@@ -1,0 +1,20 @@
+from django.utils.translation import gettext_lazy as _
+
+from guanxi.accounts.roles import Action, can
+
+NAV = [
+    ("web:dashboard", _("Dashboard"), None),
+    ("customers:list", _("Customers"), Action.VIEW),
+    ("customers:import", _("Import"), Action.IMPORT),
+    ("customers:duplicates", _("Duplicates"), Action.MERGE),
+    ("accounts:users", _("Users & teams"), Action.MANAGE_USERS),
+    ("customers:settings", _("Settings"), Action.MANAGE_SETTINGS),
+]
+
+
+def navigation(request):
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {"nav_items": []}
+    items = [(name, label) for name, label, action in NAV if action is None or can(user, action)]
+    return {"nav_items": items}
