@@ -1,11 +1,11 @@
 from django.urls import path
 
-from guanxi.customers import views
+from guanxi.customers import urls_dedup, urls_transfer, views
 
 app_name = "customers"
 urlpatterns = [
     path("", views.customer_list, name="list"),
-    path("import/", views.placeholder, name="import"),
-    path("duplicates/", views.placeholder, name="duplicates"),
     path("settings/", views.placeholder, name="settings"),
+    *urls_transfer.urlpatterns,
+    *urls_dedup.urlpatterns,
 ]
