@@ -9,18 +9,6 @@ from guanxi.accounts.models import ApiToken, Team, User
 PASSWORD = "Correct-Horse-42"
 
 
-@pytest.fixture(autouse=True)
-def _fast_settings(settings):
-    # Test settings only swap the password hasher and the task backend.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
-    settings.SECURE_SSL_REDIRECT = False
-    settings.SESSION_COOKIE_SECURE = False
-    settings.CSRF_COOKIE_SECURE = False
-    settings.LANGUAGE_CODE = "en"
-    settings.MEDIA_ROOT = settings.DATA_DIR / "test-media"
-
-
 def make_user(username, role, team=None, **extra):
     return User.objects.create_user(
         username=username,
