@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_tasks",
     "django_tasks_db",
+    "ninja",  # its vendored Swagger UI for /api/v1/docs (no CDN)
     "guanxi.core",
     "guanxi.accounts",
     "guanxi.customers",

@@ -33,12 +33,24 @@ def service_error(request, exc: ServiceError):
     )
 
 
+def error_field(loc) -> str:
+    """The field an error is about: ("body", "data", "custom", "x") → "custom.x".
+
+    The first part says where the value came from; for a body it is followed by the
+    name of the view's body argument, which means nothing to the caller."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie", "form", "file"):
+        source, parts = parts[0], parts[1:]
+        if source == "body" and parts:
+            parts = parts[1:]
+    return ".".join(parts) or "__all__"
+
+
 @api.exception_handler(NinjaValidationError)
 def schema_error(request, exc: NinjaValidationError):
     errors: dict[str, list[str]] = {}
     for err in exc.errors:
-        loc = [str(p) for p in err.get("loc", []) if p not in ("body", "query", "path", "payload")]
-        errors.setdefault(".".join(loc) or "__all__", []).append(err.get("msg", ""))
+        errors.setdefault(error_field(err.get("loc", [])), []).append(err.get("msg", ""))
     return api.create_response(
         request,
         error_body("validation_error", _("Please correct the fields marked below."), errors),
@@ -60,6 +72,12 @@ def not_found(request, exc):
 
 @api.exception_handler(HttpError)
 def http_error(request, exc: HttpError):
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError):
+        # ninja could not parse the request body (JSONDecodeError is a ValueError).
+        message = _("The request body is not valid JSON.")
+        return api.create_response(
+            request, error_body("malformed_json", message, {"__all__": [message]}), status=400
+        )
     return api.create_response(request, error_body("error", exc.message), status=exc.status_code)
 
 
@@ -70,9 +88,10 @@ def _mount():
     from guanxi.customers.api_transfer import router as transfer_router
 
     api.add_router("/", accounts_router)
-    api.add_router("/", customers_router)
+    # Fixed paths (/customers/duplicates, /customers/merge …) before /customers/{id}.
     api.add_router("/", transfer_router)
     api.add_router("/", dedup_router)
+    api.add_router("/", customers_router)
 
 
 _mount()

@@ -5,6 +5,7 @@ import datetime
 import json
 
 from django.db.models import Q, QuerySet
+from django.utils.translation import gettext as _
 
 from guanxi.core.errors import ValidationFailed
 
@@ -14,15 +15,29 @@ def _encode(values: list) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode(cursor: str) -> list:
+def _invalid_cursor() -> ValidationFailed:
+    return ValidationFailed({"cursor": [_("This page link is not valid.")]})
+
+
+def _decode(cursor: str, parse=None) -> list:
+    """[value, id] from a cursor; anything a client may have made up is refused."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()))
         if not isinstance(values, list) or len(values) != 2:
             raise ValueError
-        return values
-    except ValueError as exc:
-        raise ValidationFailed({"cursor": ["This page link is not valid."]}) from exc
+        value, last_id = values
+        if type(last_id) is not int or not isinstance(value, str | int | float):
+            raise ValueError
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError  # PostgreSQL refuses NUL in text
+        if parse is not None:
+            value = parse(value) if isinstance(value, str) else None
+            if value is None:
+                raise ValueError
+        return [value, last_id]
+    except (ValueError, TypeError) as exc:
+        raise _invalid_cursor() from exc
 
 
 def keyset_page(qs: QuerySet, *, order: str, cursor: str | None, size: int, parse=None):
@@ -35,9 +50,7 @@ def keyset_page(qs: QuerySet, *, order: str, cursor: str | None, size: int, pars
     ordering = [f"-{field}", "-id"] if desc else [field, "id"]
     qs = qs.order_by(*ordering)
     if cursor:
-        value, last_id = _decode(cursor)
-        if parse is not None:
-            value = parse(value)
+        value, last_id = _decode(cursor, parse)
         op = "lt" if desc else "gt"
         qs = qs.filter(Q(**{f"{field}__{op}": value}) | Q(**{field: value, f"id__{op}": last_id}))
     rows = list(qs[: size + 1])

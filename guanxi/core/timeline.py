@@ -26,6 +26,10 @@ def register(name: str, provider: Callable[..., Iterable[TimelineItem]]) -> None
     _providers[name] = provider
 
 
+def unregister(name: str) -> None:
+    _providers.pop(name, None)
+
+
 def providers() -> dict[str, Callable]:
     return dict(_providers)
 

@@ -41,4 +41,4 @@ def can_see(user, record, *, owner_attr: str = "owner_id", team_attr: str = "tea
         return True
     if getattr(record, owner_attr) == user.pk:
         return True
-    return scope == Scope.TEAM and user.team_id and getattr(record, team_attr) == user.team_id
+    return bool(scope == Scope.TEAM and user.team_id and getattr(record, team_attr) == user.team_id)

@@ -3,7 +3,10 @@
 import datetime
 
 from django.shortcuts import get_object_or_404
-from ninja import Field, Query, Router, Schema
+from django.utils.translation import gettext as _
+from ninja import Field, Query, Router, Schema, Status
+from pydantic import model_validator
+from pydantic_core import PydanticCustomError
 
 from guanxi.accounts.roles import Action, require
 from guanxi.core import audit
@@ -18,6 +21,19 @@ class ErrorOut(Schema):
     code: str
     message: str
     errors: dict[str, list[str]] = {}
+
+
+class InputSchema(Schema):
+    """A request body: must be a JSON object (ninja would read a list or a string as an
+    object with every field missing)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _must_be_an_object(cls, data):
+        # ninja's own validator has wrapped the body in a DjangoGetter by now.
+        if not isinstance(getattr(data, "_obj", data), dict):
+            raise PydanticCustomError("not_an_object", str(_("Send a JSON object.")))
+        return data
 
 
 class TagOut(Schema):
@@ -83,7 +99,7 @@ class CustomerPage(Schema):
     next_cursor: str | None
 
 
-class CustomerIn(Schema):
+class CustomerIn(InputSchema):
     kind: str | None = None
     name: str | None = None
     phone: str | None = None
@@ -106,7 +122,7 @@ class CustomerIn(Schema):
     owner: int | str | None = None
 
 
-class ConsentIn(Schema):
+class ConsentIn(InputSchema):
     channel: str
     granted: bool
     source: str = ""
@@ -123,7 +139,7 @@ class ContactOut(Schema):
     notes: str
 
 
-class ContactIn(Schema):
+class ContactIn(InputSchema):
     name: str | None = None
     title: str | None = None
     phone: str | None = None
@@ -132,7 +148,7 @@ class ContactIn(Schema):
     notes: str | None = None
 
 
-class TagIn(Schema):
+class TagIn(InputSchema):
     name: str | None = None
     color: str | None = None
 
@@ -148,7 +164,7 @@ class CustomFieldOut(Schema):
     active: bool
 
 
-class CustomFieldIn(Schema):
+class CustomFieldIn(InputSchema):
     key: str | None = None
     label: str | None = None
     type: str | None = None
@@ -232,7 +248,7 @@ def list_customers(request, filters: Query[CustomerFilters]):
 @router.post("/customers", response={201: CustomerDetailOut, **ERRORS})
 def create_customer(request, data: CustomerIn):
     customer = services.customer_create(actor=request.user, data=_payload(data))
-    return 201, customer
+    return Status(201, customer)
 
 
 @router.get("/customers/{customer_id}", response={200: CustomerDetailOut, **ERRORS})
@@ -251,7 +267,7 @@ def update_customer(request, customer_id: int, data: CustomerIn):
 def delete_customer(request, customer_id: int):
     customer = services.customer_get_for_user(user=request.user, id=customer_id)
     services.customer_delete(actor=request.user, customer=customer)
-    return 204, None
+    return Status(204, None)
 
 
 @router.put("/customers/{customer_id}/consents", response={200: ConsentOut, **ERRORS})
@@ -293,7 +309,8 @@ def list_contacts(request, customer_id: int):
 @router.post("/customers/{customer_id}/contacts", response={201: ContactOut, **ERRORS})
 def create_contact(request, customer_id: int, data: ContactIn):
     customer = services.customer_get_for_user(user=request.user, id=customer_id)
-    return 201, services.contact_create(actor=request.user, customer=customer, data=_payload(data))
+    contact = services.contact_create(actor=request.user, customer=customer, data=_payload(data))
+    return Status(201, contact)
 
 
 @router.get("/contacts/{contact_id}", response={200: ContactOut, **ERRORS})
@@ -312,7 +329,7 @@ def update_contact(request, contact_id: int, data: ContactIn):
 def delete_contact(request, contact_id: int):
     contact = services.contact_get_for_user(user=request.user, id=contact_id)
     services.contact_delete(actor=request.user, contact=contact)
-    return 204, None
+    return Status(204, None)
 
 
 # Tags
@@ -326,9 +343,10 @@ def list_tags(request):
 
 @router.post("/tags", response={201: TagOut, **ERRORS}, tags=["settings"])
 def create_tag(request, data: TagIn):
-    return 201, services.tag_create(
+    tag = services.tag_create(
         actor=request.user, name=data.name or "", color=data.color or "#3b82f6"
     )
+    return Status(201, tag)
 
 
 @router.patch("/tags/{tag_id}", response={200: TagOut, **ERRORS}, tags=["settings"])
@@ -342,7 +360,7 @@ def update_tag(request, tag_id: int, data: TagIn):
 def delete_tag(request, tag_id: int):
     require(request.user, Action.MANAGE_SETTINGS)
     services.tag_delete(actor=request.user, tag=get_object_or_404(Tag, pk=tag_id))
-    return 204, None
+    return Status(204, None)
 
 
 # Custom fields
@@ -359,7 +377,7 @@ def list_custom_fields(request, include_inactive: bool = False):
 
 @router.post("/custom-fields", response={201: CustomFieldOut, **ERRORS}, tags=["settings"])
 def create_custom_field(request, data: CustomFieldIn):
-    return 201, services.custom_field_create(actor=request.user, data=_payload(data))
+    return Status(201, services.custom_field_create(actor=request.user, data=_payload(data)))
 
 
 @router.patch(
@@ -376,4 +394,4 @@ def delete_custom_field(request, field_id: int):
     require(request.user, Action.MANAGE_SETTINGS)
     field = get_object_or_404(CustomField, pk=field_id)
     services.custom_field_delete(actor=request.user, field=field)
-    return 204, None
+    return Status(204, None)

@@ -12,6 +12,7 @@ from guanxi.core.normalize import phone_search_key
 from guanxi.core.pagination import keyset_page
 from guanxi.core.search import prefix_q
 from guanxi.core.visibility import visible_to
+from guanxi.customers.customfields import clean_value
 from guanxi.customers.models import Contact, Customer, CustomField
 
 SORTS = {
@@ -99,8 +100,12 @@ def apply_filters(qs: QuerySet, params: dict, *, fields: list[CustomField] | Non
         lookup = f"custom__{field.key}"
         if field.type == CustomField.Type.MULTI:
             qs = qs.filter(**{f"{lookup}__icontains": f'"{value}"'})
-        elif field.type == CustomField.Type.BOOL:
-            qs = qs.filter(**{lookup: str(value).lower() in {"1", "true", "yes", "on"}})
+        elif field.type in (CustomField.Type.BOOL, CustomField.Type.DATE):
+            # The same words and date forms as when the value is entered.
+            try:
+                qs = qs.filter(**{lookup: clean_value(field, value)})
+            except ValueError as exc:
+                errors[f"cf_{field.key}"] = [str(exc)]
         elif field.type == CustomField.Type.NUMBER:
             try:
                 number = float(value)

@@ -174,6 +174,8 @@ def clean_customer_input(
         name = str(data.get("name") or "").strip()
         if not name:
             fail("name", _("This field is required."))
+        elif len(name) > TEXT_LIMITS["name"]:
+            fail("name", _("At most %(limit)d characters.") % {"limit": TEXT_LIMITS["name"]})
         cleaned["name"] = name
     for key, limit in TEXT_LIMITS.items():
         if key == "name" or not present(key):
@@ -398,6 +400,8 @@ def customer_delete(*, actor, customer: Customer) -> None:
 @transaction.atomic
 def consent_set(*, actor, customer: Customer, channel: str, granted: bool, source: str = ""):
     require(actor, Action.CHANGE)
+    if not can_see(actor, customer):
+        raise NotFound(_("Customer not found."))
     if channel not in Consent.Channel.values:
         raise ValidationFailed({"channel": [_("Unknown channel.")]})
     previous = Consent.objects.filter(customer=customer, channel=channel).first()
@@ -438,6 +442,8 @@ def clean_contact_input(data: dict, *, partial: bool = False) -> tuple[dict, dic
     for key in ("title", "notes"):
         if key in data or not partial:
             cleaned[key] = str(data.get(key) or "").strip()
+    if len(cleaned.get("title", "")) > 100:
+        errors["title"] = [_("At most %(limit)d characters.") % {"limit": 100}]
     if "phone" in data or not partial:
         try:
             cleaned["phone"] = normalize_phone(str(data.get("phone") or ""))
@@ -500,7 +506,14 @@ def contact_delete(*, actor, contact: Contact) -> None:
     require(actor, Action.CHANGE)
     if not can_see(actor, contact.customer):
         raise NotFound(_("Contact not found."))
-    audit.record(actor=actor, action="delete", instance=contact)
+    state = audit.snapshot(contact, ["name", "title", "phone", "email", "is_primary", "notes"])
+    audit.record(
+        actor=actor,
+        action="delete",
+        instance=contact,
+        changes={k: [v, None] for k, v in state.items() if v not in ("", False)},
+        note=_("Contact of %(customer)s") % {"customer": contact.customer.name},
+    )
     contact.delete()
 
 

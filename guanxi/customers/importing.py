@@ -1,0 +1,820 @@
+"""Customer import: read a CSV or XLSX file, map its columns, check every row with the
+same rules as forms and the API, then write all rows in one transaction.
+
+An import is an ``ImportJob``. ``import_start`` stores the uploaded file and the column
+mapping; ``import_check`` is the dry run (a report of every bad row, nothing written);
+``import_commit`` checks again and writes — all or nothing unless the job says to skip
+bad rows. Large files run both steps on the worker (``tasks.py``); the job row carries
+progress and the report either way.
+
+Speed: rows are checked in chunks. Each chunk looks up the existing customers it matches
+with one query; new customers, their tags, audit entries and ``customer.created`` events
+are written with ``bulk_create``. Rows that change an existing customer go through
+``customer_update``, the same service the forms use.
+"""
+
+import csv
+import dataclasses
+import datetime
+import io
+import os
+import re
+from collections.abc import Callable, Iterator
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from guanxi.accounts.roles import Action, can, require
+from guanxi.core import audit
+from guanxi.core.errors import NotFound, ServiceError, ValidationFailed
+from guanxi.core.models import AuditEntry, BusinessEvent
+from guanxi.core.visibility import can_see
+from guanxi.customers import services
+from guanxi.customers.models import Customer, CustomField, ImportJob, Tag
+
+CHUNK = 2000
+MAX_REPORTED_ERRORS = 10_000
+MATCH_KEYS = ("external_id", "phone", "email")
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+# Built-in fields an import may fill, with the labels used in file headers (export and
+# template write these; import recognises them and the aliases below).
+COLUMNS: dict[str, tuple[str, str]] = {
+    "name": ("Name", "姓名"),
+    "kind": ("Type", "类型"),
+    "phone": ("Phone", "手机"),
+    "phones_extra": ("Other phones", "其他电话"),
+    "email": ("E-mail", "邮箱"),
+    "emails_extra": ("Other e-mails", "其他邮箱"),
+    "gender": ("Gender", "性别"),
+    "birthday": ("Birthday", "生日"),
+    "province": ("Province", "省份"),
+    "city": ("City", "城市"),
+    "district": ("District", "区县"),
+    "address": ("Address", "地址"),
+    "source": ("Source", "来源"),
+    "stage": ("Lifecycle stage", "生命周期"),
+    "grade": ("Grade", "客户等级"),
+    "tags": ("Tags", "标签"),
+    "owner": ("Owner", "负责人"),
+    "notes": ("Notes", "备注"),
+    "external_id": ("External ID", "外部ID"),
+}
+ALIASES: dict[str, list[str]] = {
+    "name": ["姓名", "名称", "客户名称", "客户姓名", "客户", "full name", "customer", "名字"],
+    "kind": ["类型", "客户类型", "kind", "type"],
+    "phone": ["手机", "手机号", "手机号码", "电话", "联系电话", "mobile", "phone number", "tel"],
+    "phones_extra": ["其他电话", "备用电话", "other phones"],
+    "email": ["邮箱", "电子邮件", "电子邮箱", "email", "mail", "e-mail address"],
+    "emails_extra": ["其他邮箱", "other emails"],
+    "gender": ["性别", "sex"],
+    "birthday": ["生日", "出生日期", "date of birth", "birth date"],
+    "province": ["省", "省份", "state"],
+    "city": ["市", "城市"],
+    "district": ["区", "区县", "县", "county"],
+    "address": ["地址", "详细地址", "street"],
+    "source": ["来源", "渠道", "客户来源", "channel"],
+    "stage": ["阶段", "生命周期", "生命周期阶段", "客户阶段", "stage", "lifecycle"],
+    "grade": ["等级", "客户等级", "level"],
+    "tags": ["标签", "tag"],
+    "owner": ["负责人", "归属人", "销售", "assignee"],
+    "notes": ["备注", "说明", "note", "remarks", "comment"],
+    "external_id": ["外部id", "外部编号", "外部ID", "external id", "ext id", "externalid"],
+}
+# Columns the export writes that an import does not read (ignored without a warning).
+EXPORT_ONLY = {
+    "id": ("ID", "编号"),
+    "team": ("Team", "团队"),
+    "created_at": ("Created at", "创建时间"),
+}
+
+
+class UnreadableFile(ServiceError):
+    """The file cannot be read at all (not CSV/XLSX, no header, ...)."""
+
+    code = "import_error"
+    status = 422
+
+
+# Reading files ----------------------------------------------------------------------
+
+
+def decode_csv(data: bytes) -> str:
+    """UTF-8 (with or without BOM) or, failing that, GB18030 (what Excel writes in China)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030")
+    except UnicodeDecodeError as exc:
+        raise UnreadableFile(_("The file is neither UTF-8 nor GB18030 text.")) from exc
+
+
+def _cell(value):
+    """A spreadsheet cell as the services expect it: text, or a date for date cells."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime.datetime):
+        if value.time() == datetime.time(0):
+            return value.date()
+        return value
+    if isinstance(value, datetime.date):
+        return value
+    return str(value)
+
+
+@dataclasses.dataclass
+class Table:
+    headers: list[str]
+    rows: Iterator[tuple[int, list]]  # (row number as the user sees it, cells)
+
+
+def _is_xlsx(filename: str, head: bytes) -> bool:
+    return filename.lower().endswith((".xlsx", ".xlsm")) or head[:2] == b"PK"
+
+
+def open_table(fileobj, filename: str) -> Table:
+    """Headers and an iterator of non-empty rows; the header is row 1."""
+    head = fileobj.read(4)
+    fileobj.seek(0)
+    if _is_xlsx(filename, head):
+        return _open_xlsx(fileobj)
+    text = decode_csv(fileobj.read())
+    sample = text[:4096]
+    delimiter = ","
+    first_line = sample.split("\n", 1)[0]
+    if first_line.count("\t") > first_line.count(","):
+        delimiter = "\t"
+    elif first_line.count(";") > first_line.count(","):
+        delimiter = ";"
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    headers = next(reader, None)
+    if not headers or not any(h.strip() for h in headers):
+        raise UnreadableFile(_("The file has no header row."))
+
+    def rows():
+        for number, cells in enumerate(reader, start=2):
+            if any(c.strip() for c in cells):
+                yield number, cells
+
+    return Table([h.strip() for h in headers], rows())
+
+
+def _open_xlsx(fileobj) -> Table:
+    import openpyxl
+
+    try:
+        book = openpyxl.load_workbook(fileobj, read_only=True, data_only=True)
+    except Exception as exc:  # zipfile.BadZipFile, KeyError, InvalidFileException ...
+        raise UnreadableFile(_("The file is not a readable XLSX workbook.")) from exc
+    sheet = book.worksheets[0]
+    it = sheet.iter_rows(values_only=True)
+    first = next(it, None)
+    if not first or not any(v not in (None, "") for v in first):
+        book.close()
+        raise UnreadableFile(_("The file has no header row."))
+    headers = [str(v).strip() if v is not None else "" for v in first]
+    while headers and not headers[-1]:
+        headers.pop()
+
+    def rows():
+        try:
+            for number, values in enumerate(it, start=2):
+                cells = [_cell(v) for v in values]
+                if any(c != "" for c in cells):
+                    yield number, cells
+        finally:
+            book.close()
+
+    return Table(headers, rows())
+
+
+def job_headers(job: ImportJob) -> list[str]:
+    """The mapped headers in the order of the file (the JSON mapping may be reordered)."""
+    try:
+        with job.file.open("rb") as handle:
+            headers = open_table(io.BytesIO(handle.read()), job.filename).headers
+    except (OSError, UnreadableFile):
+        headers = []
+    ordered = [h for h in headers if h in job.mapping]
+    return ordered + [h for h in job.mapping if h not in ordered]
+
+
+def count_rows(fileobj, filename: str) -> tuple[list[str], int]:
+    table = open_table(fileobj, filename)
+    return table.headers, sum(1 for _ in table.rows)
+
+
+# Mapping headers to fields ------------------------------------------------------------
+
+
+def _norm(header: str) -> str:
+    text = str(header).strip().lower()
+    text = re.sub(r"[\s_*＊:：()（）\-]+", "", text)
+    return text
+
+
+def _alias_table(fields: list[CustomField]) -> dict[str, str]:
+    table: dict[str, str] = {}
+    for labels in EXPORT_ONLY.values():
+        for label in labels:
+            table[_norm(label)] = ""
+    for key, labels in ALIASES.items():
+        for label in labels:
+            table[_norm(label)] = key
+    for key, labels in COLUMNS.items():
+        table[_norm(key)] = key
+        for label in labels:
+            table[_norm(label)] = key
+    for field in fields:
+        table[_norm(field.label)] = f"custom.{field.key}"
+        table[_norm(field.key)] = f"custom.{field.key}"
+        table[_norm(f"custom.{field.key}")] = f"custom.{field.key}"
+    return table
+
+
+def detect_mapping(headers: list[str], fields: list[CustomField] | None = None) -> dict:
+    """{header: field, "custom.<key>" or ""} for every header, by name or alias."""
+    fields = CustomField.objects.filter(active=True) if fields is None else fields
+    table = _alias_table(list(fields))
+    mapping, used = {}, set()
+    for header in headers:
+        if not header:
+            continue
+        target = table.get(_norm(header), "")
+        if target and target in used:
+            target = ""  # a second column for the same field is ignored
+        mapping[header] = target
+        if target:
+            used.add(target)
+    return mapping
+
+
+def unknown_columns(headers: list[str], mapping: dict, fields=None) -> list[str]:
+    """Headers that were not recognised and are not mapped: their values are ignored."""
+    fields = CustomField.objects.filter(active=True) if fields is None else fields
+    table = _alias_table(list(fields))
+    return [h for h in headers if h and not mapping.get(h) and _norm(h) not in table]
+
+
+def mapping_targets(fields: list[CustomField]) -> list[tuple[str, str]]:
+    """(value, label) choices for the mapping selects."""
+    return [
+        *[(key, str(gettext_lazy(en))) for key, (en, _zh) in COLUMNS.items()],
+        *[(f"custom.{f.key}", f.label) for f in fields],
+    ]
+
+
+def _check_mapping(mapping: dict, fields: list[CustomField]) -> dict:
+    allowed = set(COLUMNS) | {f"custom.{f.key}" for f in fields} | {""}
+    errors: dict[str, list[str]] = {}
+    seen: dict[str, str] = {}
+    for header, target in mapping.items():
+        target = target or ""
+        if target not in allowed:
+            errors.setdefault("mapping", []).append(
+                _("Column “%(column)s”: there is no field “%(field)s”.")
+                % {"column": header, "field": target}
+            )
+        elif target and target in seen:
+            errors.setdefault("mapping", []).append(
+                _("Columns “%(first)s” and “%(second)s” both go to the same field.")
+                % {"first": seen[target], "second": header}
+            )
+        seen.setdefault(target, header)
+    return errors
+
+
+# Starting a job -----------------------------------------------------------------------
+
+
+def import_start(
+    *,
+    actor,
+    fileobj,
+    filename: str,
+    match_by: str = "external_id",
+    skip_bad_rows: bool = False,
+    mapping: dict | None = None,
+) -> ImportJob:
+    """Store the file and its column mapping as a new (pending) job."""
+    require(actor, Action.IMPORT)
+    if match_by not in MATCH_KEYS:
+        raise ValidationFailed({"match_by": [_("Match by external id, phone or e-mail.")]})
+    data = fileobj.read()
+    if not data:
+        raise ValidationFailed({"file": [_("The file is empty.")]})
+    filename = os.path.basename(filename or "import.csv")[:255]
+    headers, total = count_rows(io.BytesIO(data), filename)
+    fields = list(CustomField.objects.filter(active=True))
+    detected = detect_mapping(headers, fields)
+    if mapping:
+        extra = [h for h in mapping if h not in detected]
+        if extra:
+            raise ValidationFailed(
+                {"mapping": [_("The file has no column “%(column)s”.") % {"column": extra[0]}]}
+            )
+        detected.update({h: (t or "") for h, t in mapping.items()})
+    errors = _check_mapping(detected, fields)
+    if errors:
+        raise ValidationFailed(errors)
+    job = ImportJob(
+        created_by=actor,
+        filename=filename,
+        mapping=detected,
+        match_by=match_by,
+        skip_bad_rows=skip_bad_rows,
+        total_rows=total,
+    )
+    job.file.save(filename, ContentFile(data), save=False)
+    job.save()
+    return job
+
+
+def import_remap(*, actor, job: ImportJob, mapping: dict, match_by: str | None = None):
+    """Change the mapping (or match key) of a job that has not run yet."""
+    require(actor, Action.IMPORT)
+    if job.status not in (ImportJob.Status.PENDING, ImportJob.Status.VALIDATED):
+        raise ValidationFailed({"mapping": [_("This import has already started.")]})
+    fields = list(CustomField.objects.filter(active=True))
+    merged = {h: (mapping.get(h, t) or "") for h, t in job.mapping.items()}
+    errors = _check_mapping(merged, fields)
+    if match_by is not None and match_by not in MATCH_KEYS:
+        errors["match_by"] = [_("Match by external id, phone or e-mail.")]
+    if errors:
+        raise ValidationFailed(errors)
+    job.mapping = merged
+    if match_by:
+        job.match_by = match_by
+    job.status = ImportJob.Status.PENDING
+    job.errors = []
+    job.processed_rows = job.created_count = job.updated_count = job.skipped_count = 0
+    job.save()
+    return job
+
+
+def import_get_for_user(*, user, id: int) -> ImportJob:
+    job = ImportJob.objects.filter(pk=id).first()
+    if job is None or not (job.created_by_id == user.pk or can(user, Action.MANAGE_USERS)):
+        raise NotFound(_("Import not found."))
+    return job
+
+
+# Checking rows ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Plan:
+    """What a check found: rows to create, rows to update, and bad rows."""
+
+    creates: list = dataclasses.field(default_factory=list)  # (row, cleaned)
+    updates: list = dataclasses.field(default_factory=list)  # (row, customer, data)
+    unchanged: int = 0
+    errors: list = dataclasses.field(default_factory=list)  # {"row", "column", "message"}
+    bad_rows: int = 0
+    total: int = 0
+
+
+class _Checker:
+    def __init__(self, job: ImportJob, actor):
+        self.job = job
+        self.actor = actor
+        self.context = services.CustomerInput(actor)
+        self.columns = {h: t for h, t in job.mapping.items() if t}
+        self.key = job.match_by
+        labels = {k: str(gettext_lazy(en)) for k, (en, _zh) in COLUMNS.items()}
+        labels.update({f"custom.{f.key}": f.label for f in self.context.fields})
+        self.header_of = {**labels, **{t: h for h, t in self.columns.items()}}
+        self.position = {t: i for i, t in enumerate(self.columns.values())}
+        self.seen_keys: dict[str, int] = {}
+        self.seen_external: dict[str, int] = {}
+        self.can_create = can(actor, Action.CREATE)
+        self.can_change = can(actor, Action.CHANGE)
+
+    def row_data(self, cells: list, index: dict) -> dict:
+        data: dict = {}
+        for header, target in self.columns.items():
+            i = index[header]
+            value = cells[i] if i < len(cells) else ""
+            if isinstance(value, str):
+                value = value.strip()
+                if value[:1] == "'" and value[1:2] in FORMULA_STARTS:
+                    value = value[1:]  # the export's guard against spreadsheet formulas
+            if target.startswith("custom."):
+                data.setdefault("custom", {})[target[7:]] = value
+            else:
+                data[target] = value
+        return data
+
+    def column(self, field: str) -> str:
+        return self.header_of.get(field, field)
+
+    def check_chunk(self, chunk: list, plan: Plan) -> None:
+        """Clean each row, then look up the customers the chunk matches in one query."""
+        cleaned_rows = []
+        for number, data in chunk:
+            cleaned, errors = services.clean_customer_input(
+                data, actor=self.actor, context=self.context
+            )
+            cleaned_rows.append((number, data, cleaned, errors))
+        keys = {c.get(self.key) for _n, _d, c, e in cleaned_rows if c.get(self.key)}
+        matches: dict[str, list[Customer]] = {}
+        if keys:
+            found = Customer.objects.filter(**{f"{self.key}__in": keys}).prefetch_related("tags")
+            for customer in found:
+                matches.setdefault(getattr(customer, self.key), []).append(customer)
+        externals = {c.get("external_id") for _n, _d, c, _e in cleaned_rows if c.get("external_id")}
+        taken = dict(
+            Customer.objects.filter(external_id__in=externals).values_list("external_id", "pk")
+        )
+        for number, data, cleaned, errors in cleaned_rows:
+            self.check_row(plan, number, data, cleaned, errors, matches, taken)
+
+    def check_row(self, plan, number, data, cleaned, errors, matches, taken) -> None:
+        problems: list[tuple[str, str]] = []
+        key_value = cleaned.get(self.key)
+        customer = None
+        if self.key in errors:
+            problems += [(self.key, m) for m in errors[self.key]]
+        elif key_value:
+            first = self.seen_keys.setdefault(key_value, number)
+            if first != number:
+                problems.append(
+                    (self.key, _("The same value as row %(row)d in this file.") % {"row": first})
+                )
+            found = matches.get(key_value, [])
+            if len(found) > 1:
+                problems.append(
+                    (
+                        self.key,
+                        _("%(count)d customers have this value; match by another column.")
+                        % {"count": len(found)},
+                    )
+                )
+            elif found:
+                customer = found[0]
+                if not can_see(self.actor, customer):
+                    problems.append((self.key, _("This customer exists but is not yours.")))
+        if customer is not None and not problems:
+            # An existing customer: only the columns present in the file change.
+            cleaned, errors = services.clean_customer_input(
+                data, actor=self.actor, instance=customer, partial=True, context=self.context
+            )
+            if not self.can_change:
+                problems.append((self.key, _("You may not change customers.")))
+        elif customer is None and not problems and not self.can_create:
+            problems.append((self.key, _("You may not create customers.")))
+        for field, messages in errors.items():
+            if field == self.key and any(f == field for f, _m in problems):
+                continue
+            problems += [(field, m) for m in messages]
+        external = cleaned.get("external_id")
+        if external and "external_id" not in errors:
+            first = self.seen_external.setdefault(external, number)
+            owner_pk = taken.get(external)
+            if first != number and self.key != "external_id":
+                problems.append(
+                    (
+                        "external_id",
+                        _("The same value as row %(row)d in this file.") % {"row": first},
+                    )
+                )
+            elif owner_pk is not None and (customer is None or customer.pk != owner_pk):
+                problems.append(
+                    ("external_id", _("Another customer already has this external id."))
+                )
+        if problems:
+            plan.bad_rows += 1
+            problems.sort(key=lambda p: self.position.get(p[0], len(self.position)))
+            for field, message in problems:
+                if len(plan.errors) < MAX_REPORTED_ERRORS:
+                    plan.errors.append(
+                        {"row": number, "column": self.column(field), "message": str(message)}
+                    )
+            return
+        if customer is None:
+            plan.creates.append((number, cleaned))
+        elif _changes_anything(customer, cleaned):
+            plan.updates.append((number, customer, data))
+        else:
+            plan.unchanged += 1
+
+
+def _changes_anything(customer: Customer, cleaned: dict) -> bool:
+    for key, value in cleaned.items():
+        if key == "tags":
+            if sorted(value) != sorted(t.name for t in customer.tags.all()):
+                return True
+        elif key == "owner":
+            if value is not None and value.pk != customer.owner_id:
+                return True
+        elif getattr(customer, key) != value:
+            return True
+    return False
+
+
+def _plan(job: ImportJob, actor, progress: Callable[[int], None] | None = None) -> Plan:
+    checker = _Checker(job, actor)
+    plan = Plan()
+    with job.file.open("rb") as handle:
+        table = open_table(io.BytesIO(handle.read()), job.filename)
+    index = {h: i for i, h in enumerate(table.headers) if h}
+    missing = [h for h in checker.columns if h not in index]
+    if missing:
+        raise ValidationFailed(
+            {"mapping": [_("The file has no column “%(column)s”.") % {"column": missing[0]}]}
+        )
+    chunk: list = []
+    for number, cells in table.rows:
+        chunk.append((number, checker.row_data(cells, index)))
+        if len(chunk) >= CHUNK:
+            checker.check_chunk(chunk, plan)
+            plan.total += len(chunk)
+            chunk = []
+            if progress:
+                progress(plan.total)
+    if chunk:
+        checker.check_chunk(chunk, plan)
+        plan.total += len(chunk)
+        if progress:
+            progress(plan.total)
+    return plan
+
+
+def _progress_writer(job: ImportJob) -> Callable[[int], None]:
+    def write(done: int) -> None:
+        ImportJob.objects.filter(pk=job.pk).update(processed_rows=done)
+        job.processed_rows = done
+
+    return write
+
+
+def _claim(job: ImportJob, from_statuses, to_status) -> bool:
+    claimed = ImportJob.objects.filter(pk=job.pk, status__in=list(from_statuses)).update(
+        status=to_status, processed_rows=0
+    )
+    if claimed:
+        job.status = to_status
+        job.processed_rows = 0
+    return bool(claimed)
+
+
+def import_check(*, job: ImportJob) -> ImportJob:
+    """The dry run: check every row, store the report; nothing else is written."""
+    actor = job.created_by
+    require(actor, Action.IMPORT)
+    if not _claim(job, [ImportJob.Status.PENDING], ImportJob.Status.VALIDATING):
+        job.refresh_from_db()
+        return job
+    try:
+        plan = _plan(job, actor, _progress_writer(job))
+    except ServiceError as exc:
+        return _fail(job, exc)
+    job.status = ImportJob.Status.VALIDATED
+    job.total_rows = plan.total
+    job.processed_rows = plan.total
+    job.created_count = len(plan.creates)
+    job.updated_count = len(plan.updates)
+    job.skipped_count = plan.bad_rows
+    job.errors = plan.errors
+    job.message = ""
+    job.save()
+    return job
+
+
+def _fail(job: ImportJob, exc: ServiceError) -> ImportJob:
+    messages = [str(exc.message)]
+    for field_messages in exc.field_errors.values():
+        messages += field_messages
+    ImportJob.objects.filter(pk=job.pk).update(
+        status=ImportJob.Status.FAILED, message=" ".join(messages), finished_at=timezone.now()
+    )
+    job.refresh_from_db()
+    return job
+
+
+def import_commit(*, job: ImportJob, progress: bool = True) -> ImportJob:
+    """Check every row again and write them in one transaction.
+
+    Claims the job (pending or checked → running) so two workers never run it twice.
+    With bad rows and ``skip_bad_rows`` off, nothing is written and the job fails with
+    the report."""
+    actor = job.created_by
+    if not _claim(
+        job, [ImportJob.Status.PENDING, ImportJob.Status.VALIDATED], ImportJob.Status.RUNNING
+    ):
+        job.refresh_from_db()
+        return job
+    try:
+        require(actor, Action.IMPORT)
+        plan = _plan(job, actor, _progress_writer(job) if progress else None)
+    except ServiceError as exc:
+        return _fail(job, exc)
+    job.total_rows = plan.total
+    job.errors = plan.errors
+    job.skipped_count = plan.bad_rows
+    if plan.bad_rows and not job.skip_bad_rows:
+        job.status = ImportJob.Status.FAILED
+        job.created_count = job.updated_count = 0
+        job.message = _(
+            "%(count)d rows have errors; nothing was imported. Correct them or skip bad rows."
+        ) % {"count": plan.bad_rows}
+        job.finished_at = timezone.now()
+        job.save()
+        return job
+    try:
+        with transaction.atomic():
+            _write(job, actor, plan)
+    except ServiceError as exc:
+        return _fail(job, exc)
+    return job
+
+
+# Writing ------------------------------------------------------------------------------
+
+
+def _write(job: ImportJob, actor, plan: Plan) -> None:
+    now = timezone.now()
+    created = _bulk_create(actor, plan.creates, now)
+    updated = 0
+    context = services.CustomerInput(actor)
+    for number, customer, data in plan.updates:
+        try:
+            services.customer_update(actor=actor, customer=customer, data=data, context=context)
+        except ValidationFailed as exc:
+            # Something changed since the check (another user, another import).
+            raise ValidationFailed(
+                exc.field_errors,
+                message=_("Row %(row)d could not be saved.") % {"row": number},
+            ) from exc
+        updated += 1
+    unchanged = plan.total - created - updated - plan.bad_rows
+    job.status = ImportJob.Status.DONE
+    job.processed_rows = plan.total
+    job.created_count = created
+    job.updated_count = updated
+    job.finished_at = timezone.now()
+    job.message = _summary(created, updated, unchanged, plan.bad_rows)
+    job.save()
+    audit.record(
+        actor=actor,
+        action="import",
+        instance=job,
+        object_repr=job.filename,
+        changes={
+            "created": created,
+            "updated": updated,
+            "unchanged": unchanged,
+            "skipped": plan.bad_rows,
+            "total": plan.total,
+        },
+        note=job.message,
+    )
+
+
+def _summary(created: int, updated: int, unchanged: int, skipped: int) -> str:
+    text = _(
+        "%(created)d created, %(updated)d updated, %(unchanged)d unchanged, %(skipped)d skipped."
+    )
+    return text % {
+        "created": created,
+        "updated": updated,
+        "unchanged": unchanged,
+        "skipped": skipped,
+    }
+
+
+def _bulk_create(actor, rows: list, now) -> int:
+    """Create customers in chunks with their tags, audit entries and events — what
+    ``customer_create`` writes for one, for thousands at once."""
+    if not rows:
+        return 0
+    require(actor, Action.CREATE)
+    actor_pk = actor.pk if actor.pk else None
+    tag_ids = _tag_ids({name for _n, cleaned in rows for name in cleaned.get("tags", [])})
+    through = Customer.tags.through
+    model = Customer._meta.label_lower
+    total = 0
+    for start in range(0, len(rows), CHUNK):
+        chunk = rows[start : start + CHUNK]
+        customers = []
+        for _number, cleaned in chunk:
+            customer = Customer(created_by_id=actor_pk, created_at=now, updated_at=now)
+            services._apply(customer, cleaned)
+            customers.append(customer)
+        Customer.objects.bulk_create(customers, batch_size=500)
+        links, entries, events = [], [], []
+        for customer, (_number, cleaned) in zip(customers, chunk, strict=True):
+            names = cleaned.get("tags") or []
+            links += [through(customer_id=customer.pk, tag_id=tag_ids[n]) for n in names]
+            state = audit.snapshot(customer, services.AUDITED_FIELDS)
+            state["tags"] = sorted(names)
+            entries.append(
+                AuditEntry(
+                    at=now,
+                    actor_id=actor_pk,
+                    action="create",
+                    model=model,
+                    object_id=customer.pk,
+                    object_repr=str(customer)[:200],
+                    changes={k: [None, v] for k, v in state.items() if v not in (None, "", [], {})},
+                )
+            )
+            events.append(
+                BusinessEvent(
+                    name="customer.created",
+                    occurred_at=now,
+                    actor_id=actor_pk,
+                    model=model,
+                    object_id=customer.pk,
+                    customer_id=customer.pk,
+                    payload={},
+                )
+            )
+        if links:
+            through.objects.bulk_create(links, batch_size=1000)
+        AuditEntry.objects.bulk_create(entries, batch_size=500)
+        BusinessEvent.objects.bulk_create(events, batch_size=500)
+        total += len(customers)
+    return total
+
+
+def _tag_ids(names: set[str]) -> dict[str, int]:
+    if not names:
+        return {}
+    existing = dict(Tag.objects.filter(name__in=names).values_list("name", "pk"))
+    missing = [Tag(name=n) for n in sorted(names - set(existing))]
+    if missing:
+        Tag.objects.bulk_create(missing)
+        existing.update(Tag.objects.filter(name__in=names).values_list("name", "pk"))
+    return existing
+
+
+# Reports ------------------------------------------------------------------------------
+
+
+def report(job: ImportJob) -> dict:
+    unchanged = max(0, job.total_rows - job.created_count - job.updated_count - job.skipped_count)
+    return {
+        "job_id": job.pk,
+        "status": job.status,
+        "filename": job.filename,
+        "match_by": job.match_by,
+        "skip_bad_rows": job.skip_bad_rows,
+        "total_rows": job.total_rows,
+        "processed_rows": job.processed_rows,
+        "created": job.created_count,
+        "updated": job.updated_count,
+        "unchanged": unchanged if job.status in ("validated", "done") else 0,
+        "skipped": job.skipped_count,
+        "errors": job.errors,
+        "message": job.message,
+        "mapping": job.mapping,
+    }
+
+
+def runs_in_background(job: ImportJob) -> bool:
+    from django.conf import settings
+
+    return job.total_rows > settings.IMPORT_BACKGROUND_ROWS
+
+
+def import_request_check(*, job: ImportJob) -> ImportJob:
+    """Run the dry run now, or on the worker when the file is large."""
+    if runs_in_background(job):
+        from guanxi.customers import tasks
+
+        tasks.enqueue_check(job)
+        return job
+    return import_check(job=job)
+
+
+def import_request_commit(*, actor, job: ImportJob, skip_bad_rows: bool | None = None):
+    """Import now, or on the worker when the file is large. Refuses (writing nothing) when
+    the dry run found bad rows and they are not to be skipped."""
+    require(actor, Action.IMPORT)
+    if job.status not in (ImportJob.Status.PENDING, ImportJob.Status.VALIDATED):
+        raise ValidationFailed({"status": [_("This import has already started.")]})
+    if skip_bad_rows is not None and skip_bad_rows != job.skip_bad_rows:
+        job.skip_bad_rows = skip_bad_rows
+        job.save(update_fields=["skip_bad_rows"])
+    if job.status == ImportJob.Status.VALIDATED and job.skipped_count and not job.skip_bad_rows:
+        raise ValidationFailed(
+            {"skip_bad_rows": [_("Some rows have errors: correct the file or skip bad rows.")]}
+        )
+    if runs_in_background(job):
+        from guanxi.customers import tasks
+
+        tasks.enqueue_import(job)
+        return job
+    return import_commit(job=job)
