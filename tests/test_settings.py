@@ -8,6 +8,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run_manage(*args, env_extra):
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUANXI_")}
+    env["DJANGO_SETTINGS_MODULE"] = "guanxi.settings"  # the real settings, not the tests'
     env.update(env_extra)
     return subprocess.run(
         [sys.executable, "manage.py", *args],

@@ -52,7 +52,12 @@ def keyset_page(qs: QuerySet, *, order: str, cursor: str | None, size: int, pars
     if cursor:
         value, last_id = _decode(cursor, parse)
         op = "lt" if desc else "gt"
-        qs = qs.filter(Q(**{f"{field}__{op}": value}) | Q(**{field: value, f"id__{op}": last_id}))
+        # "field <= value AND (...)": the first term is what lets the index on (field, id)
+        # start at the cursor; with the OR alone, both databases read from the first row.
+        qs = qs.filter(
+            Q(**{f"{field}__{op}e": value})
+            & (Q(**{f"{field}__{op}": value}) | Q(**{field: value, f"id__{op}": last_id}))
+        )
     rows = list(qs[: size + 1])
     more = len(rows) > size
     rows = rows[:size]

@@ -711,6 +711,8 @@ def _bulk_create(actor, rows: list, now) -> int:
         for _number, cleaned in chunk:
             customer = Customer(created_by_id=actor_pk, created_at=now, updated_at=now)
             services._apply(customer, cleaned)
+            if cleaned.get("owner") is not None:
+                customer.team = cleaned["owner"].team  # cached on the shared User objects
             customers.append(customer)
         Customer.objects.bulk_create(customers, batch_size=500)
         links, entries, events = [], [], []

@@ -91,6 +91,9 @@ def customer_list(request):
     }
     if _is_htmx(request):
         response = render(request, "customers/_results.html", context)
+        # Push a clean address (no empty filters, no default sort) into the history.
+        shown = urlencode(dict(query, cursor=cursor)) if cursor else context["first_query"]
+        response["HX-Push-Url"] = f"{request.path}?{shown}" if shown else request.path
     else:
         show_owner = role_of(request.user).scope != Scope.OWN
         filter_keys = ("tag", "owner", "province", "city", "source", "kind")

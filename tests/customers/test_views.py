@@ -374,4 +374,15 @@ def test_language_switch_to_english_changes_the_page(web_as, alice, settings):
     after = client.get(LIST).content.decode()
     assert '<html lang="en">' in after
     assert "Log out" in after and "New customer" in after
-    assert '<option value="en" selected>' in after
+    assert '<option value="en" lang="en" selected>' in after
+
+
+@pytest.mark.django_db
+def test_htmx_search_pushes_a_clean_address(web_as, alice, alices):
+    params = {"q": "zw", "stage": "", "grade": "", "sort": "-created_at", "tag": ""}
+    response = web_as(alice).get(LIST, params, headers={"HX-Request": "true"})
+    assert response["HX-Push-Url"] == f"{LIST}?q=zw"
+    response = web_as(alice).get(LIST, {"q": "", "sort": "name"}, headers={"HX-Request": "true"})
+    assert response["HX-Push-Url"] == f"{LIST}?sort=name"
+    response = web_as(alice).get(LIST, {"q": ""}, headers={"HX-Request": "true"})
+    assert response["HX-Push-Url"] == LIST

@@ -67,3 +67,44 @@ def login(page, live_server, username, password):
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
     page.wait_for_url(f"{live_server.url}/")
+
+
+def make_customer(actor, name: str, **data):
+    """A customer written through the service, as the forms and the API do."""
+    from guanxi.customers import services
+
+    return services.customer_create(actor=actor, data={"name": name, **data})
+
+
+def open_nav(page, viewport):
+    """On the phone the main navigation sits behind the ☰ button."""
+    if viewport == "phone":
+        page.click("button.menu-toggle")
+    return page.locator("#mainnav")
+
+
+def overflow(page) -> int:
+    """How many CSS pixels the page is wider than the viewport (0 when it fits)."""
+    return page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+
+
+def login_as(page, live_server, user, path: str = "/"):
+    """Skip the login form (tested on its own): put a session cookie in the browser."""
+    from django.conf import settings
+    from django.test import Client
+
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
+    if path is not None:
+        page.goto(f"{live_server.url}{path}")

@@ -63,4 +63,7 @@ class TestNavigation:
     def test_language_switch_posts_to_set_language(self, web_as, alice):
         html = web_as(alice).get(DASHBOARD).content.decode()
         assert f'action="{reverse("set_language")}"' in html
-        assert '<option value="zh-hans"' in html and '<option value="en" selected>' in html
+        assert (
+            '<option value="zh-hans" lang="zh-hans"' in html
+            and '<option value="en" lang="en" selected>' in html
+        )
