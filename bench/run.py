@@ -474,10 +474,14 @@ def main(argv=None) -> int:
         print("\nquery plans (also in " + str(explain_path) + ")\n")
         print("\n".join(bench.plans))
     results_path = OUT / f"results-{args.db}.json"
-    if args.only_import and results_path.exists():
+    if results_path.exists() and (args.only_import or args.skip_import):
+        # Keep the other half of an earlier run's figures.
         previous = json.loads(results_path.read_text())
-        previous["import"] = report["import"]
-        report = previous
+        if args.only_import:
+            previous["import"] = report["import"]
+            report = previous
+        elif "import" in previous:
+            report["import"] = previous["import"]
     results_path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
     print(f"results written to {results_path}")
     shutil.rmtree(OUT / "data" / "media", ignore_errors=True)  # uploaded import copies

@@ -1,11 +1,11 @@
 """The ``guanxi`` console script: a thin wrapper over manage.py.
 
-    guanxi run              migrate, load demo data on first run, serve with gunicorn
-                            on http://127.0.0.1:8000 and start the worker beside it
-    guanxi demo             build the demo data set
-    guanxi import customers FILE [--match-by phone] [--skip-bad-rows] [--dry-run]
-    guanxi worker           run background tasks
-    guanxi <any manage.py command>
+guanxi run              migrate, load demo data on first run, serve with gunicorn
+                        on http://127.0.0.1:8000 and start the worker beside it
+guanxi demo             build the demo data set
+guanxi import customers FILE [--match-by phone] [--skip-bad-rows] [--dry-run]
+guanxi worker           run background tasks
+guanxi <any manage.py command>
 """
 
 import os

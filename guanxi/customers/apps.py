@@ -12,3 +12,4 @@ class CustomersConfig(AppConfig):
         from guanxi.customers import timeline as customer_timeline
 
         timeline.register("customers.audit", customer_timeline.audit_items)
+        timeline.register("customers.contacts", customer_timeline.contact_items)

@@ -7,7 +7,7 @@ way wherever it comes from.
 
 import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -291,6 +291,24 @@ def _apply(customer: Customer, cleaned: dict) -> None:
         customer.name_pinyin, customer.name_initials = name_pinyin(customer.name)
 
 
+def _save_unique(customer: Customer) -> None:
+    """Save; a concurrent writer taking the same external id becomes a field error."""
+    try:
+        with transaction.atomic():
+            customer.save()
+    except IntegrityError as exc:
+        if (
+            customer.external_id
+            and Customer.objects.filter(external_id=customer.external_id)
+            .exclude(pk=customer.pk)
+            .exists()
+        ):
+            raise ValidationFailed(
+                {"external_id": [_("Another customer already has this external id.")]}
+            ) from exc
+        raise
+
+
 def _set_tags(customer: Customer, names: list[str]) -> None:
     existing = {t.name: t for t in Tag.objects.filter(name__in=names)}
     for name in names:
@@ -314,7 +332,7 @@ def customer_create(*, actor, data: dict, context: CustomerInput | None = None) 
         raise ValidationFailed(errors)
     customer = Customer(created_by=actor if actor.pk else None)
     _apply(customer, cleaned)
-    customer.save()
+    _save_unique(customer)
     if cleaned.get("tags"):
         _set_tags(customer, cleaned["tags"])
     state = _audit_state(customer)
@@ -356,7 +374,7 @@ def customer_update(
     before = _audit_state(customer)
     _apply(customer, cleaned)
     customer.updated_at = timezone.now()
-    customer.save()
+    _save_unique(customer)
     if "tags" in cleaned:
         _set_tags(customer, cleaned["tags"])
     changes = audit.diff(before, _audit_state(customer))

@@ -55,21 +55,21 @@ class TestTimeline:
         items = timeline.timeline_for(customer, alice, limit=50)
         titles = [i.title for i in items]
         # The audit entry was written now, after every test item.
-        assert titles == ["Record created", "order 3", "note b", "order 2", "note a", "order 1"]
+        assert titles == ["Customer created", "order 3", "note b", "order 2", "note a", "order 1"]
         assert [i.at for i in items] == sorted((i.at for i in items), reverse=True)
         assert provider == [(customer.pk, alice.pk, 50)]
 
     def test_limit_keeps_the_newest(self, alice, provider, notes):
         customer = services.customer_create(actor=alice, data={"name": "A"})
         items = timeline.timeline_for(customer, alice, limit=3)
-        assert [i.title for i in items] == ["Record created", "order 3", "note b"]
+        assert [i.title for i in items] == ["Customer created", "order 3", "note b"]
 
     def test_the_api_shows_the_merged_timeline(self, alice, provider, api_as):
         customer = services.customer_create(actor=alice, data={"name": "A"})
         response = api_as(alice).get(f"/customers/{customer.pk}/timeline", limit=2)
         assert response.status_code == 200
         assert [(i["kind"], i["title"]) for i in response.json()] == [
-            ("audit.create", "Record created"),
+            ("audit.create", "Customer created"),
             ("order", "order 3"),
         ]
 
@@ -78,3 +78,19 @@ class TestTimeline:
         timeline.unregister("test.once")
         customer = services.customer_create(actor=alice, data={"name": "A"})
         assert [i.kind for i in timeline.timeline_for(customer, alice)] == ["audit.create"]
+
+
+@pytest.mark.django_db
+def test_the_customer_timeline_names_fields_by_their_labels(alice):
+    from guanxi.core.timeline import timeline_for
+    from guanxi.customers import services
+    from guanxi.customers.models import CustomField
+
+    CustomField.objects.create(key="wechat_id", label="WeChat ID", type="text")
+    customer = services.customer_create(actor=alice, data={"name": "张伟"})
+    services.customer_update(
+        actor=alice, customer=customer, data={"stage": "prospect", "custom": {"wechat_id": "zw"}}
+    )
+    services.consent_set(actor=alice, customer=customer, channel="sms", granted=True)
+    bodies = [item.body for item in timeline_for(customer, alice) if item.kind == "audit.update"]
+    assert bodies == ["Marketing consent (SMS)", "lifecycle stage、WeChat ID"]

@@ -392,3 +392,45 @@ def test_xlsx_numbers_and_dates_are_read_as_the_user_typed_them(manager):
     assert job.status == "done", job.errors
     customer = Customer.objects.get()
     assert (customer.phone, customer.external_id) == ("+8613800138001", "1001")
+
+
+def test_the_fast_create_path_writes_what_customer_create_writes(manager):
+    from guanxi.customers import services
+
+    CustomField.objects.create(key="wechat_id", label="微信号", type="text")
+    row = {
+        "name": "张伟", "phone": "13800138001", "email": "ZW@example.com", "gender": "男",
+        "birthday": "1990-05-01", "province": "广东", "city": "深圳", "source": "taobao",
+        "stage": "prospect", "grade": "a", "tags": "VIP;复购", "notes": "n",
+        "external_id": "E1", "custom": {"wechat_id": "wx"},
+    }  # fmt: skip
+    one = services.customer_create(actor=manager, data=row)
+    imported = run(
+        manager,
+        csv_bytes([
+            ["Name", "Phone", "E-mail", "Gender", "Birthday", "Province", "City", "Source",
+             "Stage", "Grade", "Tags", "Notes", "External ID", "微信号"],
+            ["张伟", "13800138001", "ZW@example.com", "男", "1990-05-01", "广东", "深圳",
+             "taobao", "prospect", "a", "VIP;复购", "n", "E2", "wx"],
+        ]),  # fmt: skip
+        match_by="external_id",
+    )
+    assert imported.created_count == 1
+    two = Customer.objects.get(external_id="E2")
+
+    fields = [f.attname for f in Customer._meta.concrete_fields]
+    skip = {"id", "external_id", "created_at", "updated_at"}
+    assert {f: getattr(two, f) for f in fields if f not in skip} == {
+        f: getattr(one, f) for f in fields if f not in skip
+    }
+    assert sorted(t.name for t in two.tags.all()) == sorted(t.name for t in one.tags.all())
+    first = AuditEntry.objects.get(action="create", object_id=one.pk).changes
+    second = AuditEntry.objects.get(action="create", object_id=two.pk).changes
+    assert first.pop("external_id") == [None, "E1"]
+    assert second.pop("external_id") == [None, "E2"]
+    assert second == first
+    event = BusinessEvent.objects.get(name="customer.created", customer_id=two.pk)
+    reference = BusinessEvent.objects.get(name="customer.created", customer_id=one.pk)
+    assert (event.model, event.object_id, event.actor_id, event.payload) == (
+        reference.model, two.pk, reference.actor_id, reference.payload,
+    )  # fmt: skip

@@ -52,3 +52,15 @@ class TestSearch:
     def test_other_team_cannot_find_it(self, charlie, zhangwei):
         rows, _ = selectors.customer_list(user=charlie, params={"q": "zw"})
         assert rows == []
+
+
+@pytest.mark.django_db
+def test_a_concurrent_duplicate_external_id_is_a_field_error_not_a_crash(alice, monkeypatch):
+    services.customer_create(actor=alice, data={"name": "甲", "external_id": "tb-1"})
+    # Simulate the race: the other writer committed after our up-front check ran.
+    monkeypatch.setattr(services, "_check_external_id_free", lambda *a: {})
+    with pytest.raises(ValidationFailed) as err:
+        services.customer_create(actor=alice, data={"name": "乙", "external_id": "tb-1"})
+    assert "external_id" in err.value.field_errors
+    assert Customer.objects.filter(external_id="tb-1").count() == 1
+    assert AuditEntry.objects.filter(model="customers.customer").count() == 1

@@ -54,8 +54,20 @@ def page(browser, viewport):
     context.close()
 
 
+SETTLE_CHARTS = """() => {
+  const els = [...document.querySelectorAll("[data-chart]")];
+  if (!els.length || !window.echarts) return !els.length;
+  const charts = els.map((el) => echarts.getInstanceByDom(el));
+  if (charts.some((c) => !c)) return false;
+  charts.forEach((c) => c.setOption({ animation: false }));  // jump to the final frame
+  return true;
+}"""
+
+
 def screenshot(page, name: str) -> Path:
     SCREENS.mkdir(parents=True, exist_ok=True)
+    if page.locator("[data-chart]").count():
+        page.wait_for_function(SETTLE_CHARTS)
     path = SCREENS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
@@ -83,11 +95,9 @@ def open_nav(page, viewport):
     return page.locator("#mainnav")
 
 
-def overflow(page) -> int:
-    """How many CSS pixels the page is wider than the viewport (0 when it fits)."""
-    return page.evaluate(
-        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
-    )
+def overflow(page, width: int) -> int:
+    """How many CSS pixels the page is wider than a screen ``width`` wide (0 if it fits)."""
+    return max(0, page.evaluate("document.documentElement.scrollWidth") - width)
 
 
 def login_as(page, live_server, user, path: str = "/"):
@@ -108,3 +118,11 @@ def login_as(page, live_server, user, path: str = "/"):
     )
     if path is not None:
         page.goto(f"{live_server.url}{path}")
+
+
+def zh(msgid: str) -> str:
+    """What a page in Chinese shows for ``msgid`` (the msgid itself until translated)."""
+    from django.utils import translation
+
+    with translation.override("zh-hans"):
+        return translation.gettext(msgid)
