@@ -127,6 +127,7 @@ class Customer(OwnedModel):
             models.Index(fields=["stage", "created_at"], name="cust_stage_idx"),
             models.Index(fields=["grade", "created_at"], name="cust_grade_idx"),
             models.Index(fields=["owner", "created_at"], name="cust_owner_idx"),
+            models.Index(fields=["owner", "name", "id"], name="cust_owner_name_idx"),
             models.Index(fields=["team", "created_at"], name="cust_team_idx"),
             models.Index(fields=["province", "city"], name="cust_region_idx"),
             models.Index(fields=["updated_at", "id"], name="cust_updated_idx"),

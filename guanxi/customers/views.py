@@ -497,23 +497,44 @@ def _value(name: str, value) -> str:
     return str(value)
 
 
+def _change_order(fields) -> dict[str, int]:
+    """Where each audited name sits in the history: the form's order (built-in fields,
+    tags after grade), then custom fields by position, then consents."""
+    names = [n for n in services.AUDITED_FIELDS if n != "custom"]
+    names.insert(names.index("grade") + 1, "tags")
+    names += [f"custom.{f.key}" for f in fields]
+    names += [f"consent.{value}" for value in Consent.Channel.values]
+    return {name: i for i, name in enumerate(names)}
+
+
 def history_rows(entries, fields) -> list[dict]:
-    """Audit entries as (who, when, what) with one "field: old → new" line per change."""
+    """Audit entries as (who, when, what) with one "field: old → new" line per change,
+    in the order the form shows the fields."""
     fields_by_key = {f.key: f for f in fields}
+    order = _change_order(fields)
     rows = []
     for entry in entries:
         changes = []
-        for name, pair in sorted((entry.changes or {}).items()):
+        for name, pair in (entry.changes or {}).items():
             old, new = (pair + [None, None])[:2] if isinstance(pair, list) else (None, pair)
             if name == "custom" and isinstance(old or new or {}, dict):
                 old, new = old or {}, new or {}
-                for key in sorted(set(old) | set(new)):
+                for key in set(old) | set(new):
                     if old.get(key) != new.get(key):
                         label = _label(f"custom.{key}", fields_by_key)
-                        changes.append((label, _value("", old.get(key)), _value("", new.get(key))))
+                        changes.append(
+                            (f"custom.{key}", label, _value("", old.get(key)), _value("", new.get(key)))
+                        )
                 continue
-            changes.append((_label(name, fields_by_key), _value(name, old), _value(name, new)))
-        rows.append({"entry": entry, "changes": changes, "created": entry.action == "create"})
+            changes.append((name, _label(name, fields_by_key), _value(name, old), _value(name, new)))
+        changes.sort(key=lambda c: (order.get(c[0], len(order)), c[0]))
+        rows.append(
+            {
+                "entry": entry,
+                "changes": [c[1:] for c in changes],
+                "created": entry.action == "create",
+            }
+        )
     return rows
 
 

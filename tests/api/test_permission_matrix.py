@@ -153,7 +153,7 @@ def test_record_endpoint(role, endpoint, whose, world, api_as, state):
     elif endpoint == "audit_get":
         assert [e["action"] for e in response.json()] == ["create"]
     elif endpoint == "timeline_get":
-        assert [i["kind"] for i in response.json()] == ["audit.create"]
+        assert [i["kind"] for i in response.json()] == ["contact.create", "audit.create"]
     elif endpoint == "contacts_list":
         assert [c["id"] for c in response.json()] == [contact.pk]
     elif endpoint == "contacts_create":

@@ -123,10 +123,10 @@ def api_as_service_is_refused(api_as, book) -> bool:
 
 
 def test_a_formula_in_a_name_is_not_run_by_the_spreadsheet(alice, web_as):
-    Customer.objects.create(name="=HYPERLINK(\"http://x\")", owner=alice, team=alice.team)
+    Customer.objects.create(name='=HYPERLINK("http://x")', owner=alice, team=alice.team)
 
     rows = read_csv(web_as(alice).get("/customers/export/"))
-    assert rows[1][1] == "'=HYPERLINK(\"http://x\")"
+    assert rows[1][1] == '\'=HYPERLINK("http://x")'
     response = web_as(alice).get("/customers/export/", {"format": "xlsx"})
     sheet = openpyxl.load_workbook(io.BytesIO(response.content)).worksheets[0]
     assert sheet.cell(2, 2).data_type == "s"

@@ -57,9 +57,7 @@ def nothing_written():
 @pytest.mark.parametrize(
     "name", ["customers_utf8.csv", "customers_bom.csv", "customers_gb18030.csv", "customers.xlsx"]
 )
-def test_it_reads_utf8_bom_gb18030_and_xlsx_files_with_english_or_chinese_headers(
-    manager, name
-):
+def test_it_reads_utf8_bom_gb18030_and_xlsx_files_with_english_or_chinese_headers(manager, name):
     job = run(manager, (DATA / name).read_bytes(), name)
 
     assert job.status == "done", job.errors
@@ -82,8 +80,22 @@ def test_it_reads_utf8_bom_gb18030_and_xlsx_files_with_english_or_chinese_header
 def test_it_detects_chinese_header_aliases_and_custom_fields_by_label_or_key(db):
     CustomField.objects.create(key="wechat_id", label="微信号", type="text")
     CustomField.objects.create(key="vip_level", label="VIP level", type="number")
-    headers = ["名称", "手机号", "电子邮件", "区县", "渠道", "客户等级", "负责人", "外部编号",
-               "类型", "微信号", "vip_level", "地址", "生命周期", "Shoe size"]
+    headers = [
+        "名称",
+        "手机号",
+        "电子邮件",
+        "区县",
+        "渠道",
+        "客户等级",
+        "负责人",
+        "外部编号",
+        "类型",
+        "微信号",
+        "vip_level",
+        "地址",
+        "生命周期",
+        "Shoe size",
+    ]
 
     mapping = importing.detect_mapping(headers)
 
@@ -197,7 +209,11 @@ def test_an_import_writes_audit_entries_events_and_one_import_entry(manager):
     assert entry.changes["phone"] == [None, "+8613800130003"]
     assert entry.changes["owner"] == [None, "mona"]
     event = BusinessEvent.objects.get(name="customer.created", customer_id=customer.pk)
-    assert (event.model, event.object_id, event.actor) == ("customers.customer", customer.pk, manager)
+    assert (event.model, event.object_id, event.actor) == (
+        "customers.customer",
+        customer.pk,
+        manager,
+    )
     summary = AuditEntry.objects.get(action="import")
     assert (summary.model, summary.object_id, summary.actor) == (
         "customers.importjob",
@@ -340,7 +356,13 @@ def test_the_cli_imports_a_file_and_prints_the_report(admin_user, capsys):
     assert Customer.objects.filter(owner=admin_user).count() == 3
 
 
-def test_the_cli_exits_non_zero_and_writes_nothing_when_rows_are_bad(admin_user, tmp_path, capsys):
+def test_the_cli_exits_non_zero_and_writes_nothing_when_rows_are_bad(
+    admin_user, tmp_path, capsys, monkeypatch
+):
+    from django.db import connections
+
+    # manage.py closes the connections when it exits; the test still needs its own.
+    monkeypatch.setattr(connections, "close_all", lambda: None)
     path = tmp_path / "bad.csv"
     path.write_bytes(ten_rows(bad_row_index=0))
 
@@ -407,12 +429,42 @@ def test_the_fast_create_path_writes_what_customer_create_writes(manager):
     one = services.customer_create(actor=manager, data=row)
     imported = run(
         manager,
-        csv_bytes([
-            ["Name", "Phone", "E-mail", "Gender", "Birthday", "Province", "City", "Source",
-             "Stage", "Grade", "Tags", "Notes", "External ID", "微信号"],
-            ["张伟", "13800138001", "ZW@example.com", "男", "1990-05-01", "广东", "深圳",
-             "taobao", "prospect", "a", "VIP;复购", "n", "E2", "wx"],
-        ]),  # fmt: skip
+        csv_bytes(
+            [
+                [
+                    "Name",
+                    "Phone",
+                    "E-mail",
+                    "Gender",
+                    "Birthday",
+                    "Province",
+                    "City",
+                    "Source",
+                    "Stage",
+                    "Grade",
+                    "Tags",
+                    "Notes",
+                    "External ID",
+                    "微信号",
+                ],
+                [
+                    "张伟",
+                    "13800138001",
+                    "ZW@example.com",
+                    "男",
+                    "1990-05-01",
+                    "广东",
+                    "深圳",
+                    "taobao",
+                    "prospect",
+                    "a",
+                    "VIP;复购",
+                    "n",
+                    "E2",
+                    "wx",
+                ],
+            ]
+        ),  # fmt: skip
         match_by="external_id",
     )
     assert imported.created_count == 1

@@ -94,7 +94,9 @@ def test_a_mapping_that_is_not_json_is_a_422(manager):
     response = post_import(manager, GOOD, mapping="name=phone")
 
     assert response.status_code == 422
-    assert response.json()["errors"] == {"mapping": ['Give the mapping as JSON: {"column": "field"}.']}
+    assert response.json()["errors"] == {
+        "mapping": ['Give the mapping as JSON: {"column": "field"}.']
+    }
     assert ImportJob.objects.count() == 0
 
 
@@ -117,7 +119,9 @@ def test_the_job_can_be_read_back_by_its_creator_only(manager, admin_user, api_a
     assert api_as(admin_user).get(f"/customers/import/{job_id}").status_code == 200
 
 
-def test_a_large_file_is_queued_and_answers_202(manager, settings, django_capture_on_commit_callbacks):
+def test_a_large_file_is_queued_and_answers_202(
+    manager, settings, django_capture_on_commit_callbacks
+):
     settings.IMPORT_BACKGROUND_ROWS = 1
     with django_capture_on_commit_callbacks(execute=True):
         response = post_import(manager, GOOD)

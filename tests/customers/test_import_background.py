@@ -68,7 +68,9 @@ def test_a_job_already_claimed_is_not_run_twice(db_tasks, manager):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_progress_is_visible_outside_the_task_while_rows_are_checked(db_tasks, manager, monkeypatch):
+def test_progress_is_visible_outside_the_task_while_rows_are_checked(
+    db_tasks, manager, monkeypatch
+):
     seen = []
     real = importing._Checker.check_chunk
 

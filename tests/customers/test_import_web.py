@@ -49,7 +49,7 @@ def test_upload_shows_the_mapping_and_the_dry_run_report_with_import_disabled(ma
     assert '<select name="map_0" aria-label="姓名">' in html
     assert '<option value="name" selected>Name</option>' in html
     assert '<option value="phone" selected>Phone</option>' in html
-    assert "Shoe size <span class=\"badge\">not recognised</span>" in html
+    assert 'Shoe size <span class="badge">not recognised</span>' in html
     assert "<td>3</td><td>手机</td><td>“12345” is not a valid phone number.</td>" in html
     assert 'id="import-commit" disabled' in html
     assert Customer.objects.count() == 0

@@ -1,6 +1,6 @@
 """Writes the import fixture files next to this script (run once; the files are kept).
 
-    .venv/bin/python tests/data/make_import_fixtures.py
+.venv/bin/python tests/data/make_import_fixtures.py
 """
 
 import csv
@@ -11,16 +11,77 @@ import pathlib
 import openpyxl
 
 HERE = pathlib.Path(__file__).parent
-ZH = ["姓名", "手机", "邮箱", "性别", "生日", "省份", "城市", "来源", "阶段", "标签", "备注", "外部ID"]
-EN = ["Name", "Phone", "E-mail", "Gender", "Birthday", "Province", "City", "Source", "Stage",
-      "Tags", "Notes", "External ID"]
+ZH = [
+    "姓名",
+    "手机",
+    "邮箱",
+    "性别",
+    "生日",
+    "省份",
+    "城市",
+    "来源",
+    "阶段",
+    "标签",
+    "备注",
+    "外部ID",
+]
+EN = [
+    "Name",
+    "Phone",
+    "E-mail",
+    "Gender",
+    "Birthday",
+    "Province",
+    "City",
+    "Source",
+    "Stage",
+    "Tags",
+    "Notes",
+    "External ID",
+]
 ROWS = [
-    ["张伟", "13800138001", "zhangwei@example.com", "男", "1990-05-01", "广东", "深圳", "taobao",
-     "prospect", "VIP;复购", "老客户", "T-001"],
-    ["李娜", "13800138002", "lina@example.com", "女", "1988-12-31", "浙江", "杭州", "wechat",
-     "lead", "复购", "", "T-002"],
-    ["王芳", "+86 138 0013 8003", "", "", "", "北京", "北京", "", "customer", "", "喜欢绿茶",
-     "T-003"],
+    [
+        "张伟",
+        "13800138001",
+        "zhangwei@example.com",
+        "男",
+        "1990-05-01",
+        "广东",
+        "深圳",
+        "taobao",
+        "prospect",
+        "VIP;复购",
+        "老客户",
+        "T-001",
+    ],
+    [
+        "李娜",
+        "13800138002",
+        "lina@example.com",
+        "女",
+        "1988-12-31",
+        "浙江",
+        "杭州",
+        "wechat",
+        "lead",
+        "复购",
+        "",
+        "T-002",
+    ],
+    [
+        "王芳",
+        "+86 138 0013 8003",
+        "",
+        "",
+        "",
+        "北京",
+        "北京",
+        "",
+        "customer",
+        "",
+        "喜欢绿茶",
+        "T-003",
+    ],
 ]
 
 
