@@ -41,6 +41,7 @@ class ImportReport(Schema):
     errors: list[RowError]
     message: str
     mapping: dict[str, str]
+    unknown_columns: list[str]
 
 
 class ErrorOut(Schema):

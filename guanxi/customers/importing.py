@@ -893,6 +893,7 @@ def report(job: ImportJob) -> dict:
         "errors": job.errors,
         "message": job.message,
         "mapping": job.mapping,
+        "unknown_columns": unknown_columns(list(job.mapping), job.mapping),
     }
 
 

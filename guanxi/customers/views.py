@@ -523,10 +523,17 @@ def history_rows(entries, fields) -> list[dict]:
                     if old.get(key) != new.get(key):
                         label = _label(f"custom.{key}", fields_by_key)
                         changes.append(
-                            (f"custom.{key}", label, _value("", old.get(key)), _value("", new.get(key)))
+                            (
+                                f"custom.{key}",
+                                label,
+                                _value("", old.get(key)),
+                                _value("", new.get(key)),
+                            )
                         )
                 continue
-            changes.append((name, _label(name, fields_by_key), _value(name, old), _value(name, new)))
+            changes.append(
+                (name, _label(name, fields_by_key), _value(name, old), _value(name, new))
+            )
         changes.sort(key=lambda c: (order.get(c[0], len(order)), c[0]))
         rows.append(
             {

@@ -9,6 +9,8 @@ from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.dateformat import format as date_format
+from django.utils.timezone import localtime
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -77,6 +79,25 @@ def duplicate_dismiss(request):
     return redirect("customers:duplicates")
 
 
+def _extra_rows(records) -> list[dict]:
+    """What the merge adds up rather than picks: other phones and e-mails, tags (all
+    move to the kept record), and when each record was created."""
+    tags = {c.pk: ", ".join(t.name for t in c.tags.all()) for c in records}
+    rows = [
+        (_("Other phones"), lambda c: ", ".join(c.phones_extra or [])),
+        (_("Other e-mails"), lambda c: ", ".join(c.emails_extra or [])),
+        (_("Tags"), lambda c: tags[c.pk]),
+        (_("Created"), lambda c: date_format(localtime(c.created_at), "Y-m-d H:i")),
+    ]
+    out = []
+    for label, shown in rows:
+        values = [{"id": c.pk, "value": shown(c)} for c in records]
+        out.append(
+            {"label": label, "values": values, "same": len({v["value"] for v in values}) == 1}
+        )
+    return out
+
+
 @_service_errors
 def merge(request):
     require(request.user, Action.MERGE)
@@ -124,16 +145,7 @@ def merge(request):
         if row["chosen"] not in by_id:
             row["chosen"] = dedup.default_choice(row, survivor_id)
         row["errors"] = errors.get(row["field"], [])
-    extras = [
-        {
-            "id": c.pk,
-            "tags": [t.name for t in c.tags.all()],
-            "phones_extra": c.phones_extra or [],
-            "emails_extra": c.emails_extra or [],
-            "created_at": c.created_at,
-        }
-        for c in records
-    ]
+    extras = _extra_rows(records)
     return render(
         request,
         "customers/merge.html",

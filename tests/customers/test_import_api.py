@@ -46,6 +46,14 @@ def test_a_dry_run_answers_200_with_the_report_and_writes_nothing(manager):
     assert Customer.objects.count() == 0
 
 
+def test_the_report_lists_columns_it_did_not_recognise(manager):
+    rows = [["姓名", "Shoe size"], ["张伟", "42"]]
+    body = post_import(manager, rows, dry_run="true").json()
+
+    assert body["mapping"] == {"姓名": "name", "Shoe size": ""}
+    assert body["unknown_columns"] == ["Shoe size"]
+
+
 def test_an_import_answers_201_with_the_report(manager):
     response = post_import(manager, GOOD, match_by="phone")
 

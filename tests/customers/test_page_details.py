@@ -77,9 +77,7 @@ class TestDuplicatesAndMerge:
             services.customer_create(actor=alice, data={"name": "张 伟", "phone": "13812345678"}),
         ]
 
-    def test_duplicates_name_the_owner_through_a_translatable_pattern(
-        self, web_as, manager, twins
-    ):
+    def test_duplicates_name_the_owner_through_a_translatable_pattern(self, web_as, manager, twins):
         html = web_as(manager).get(reverse("customers:duplicates")).content.decode()
         assert html.count("Owner: alice") == 2
         with translation.override("zh-hans"):

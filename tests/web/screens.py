@@ -22,10 +22,14 @@ DATA = Path("/tmp/guanxi-screens")
 PASSWORD = "Screens-Pass-42"
 
 
-def seed() -> int:
-    """Sample data, written through the services (run inside ``manage.py shell``)."""
+def seed() -> str:
+    """Sample data, written through the services (run inside ``manage.py shell``).
+    Returns the ids the pages need: "company,twin_a,twin_b,import_job"."""
+    import io
+
+    from guanxi.accounts import services as account_services
     from guanxi.accounts.models import Team, User
-    from guanxi.customers import services
+    from guanxi.customers import importing, services
 
     east = Team.objects.create(name="华东")
     admin = User.objects.create_user(
@@ -171,7 +175,30 @@ def seed() -> int:
     services.consent_set(
         actor=admin, customer=company, channel="sms", granted=False, source="客户来电"
     )
-    return company.pk
+    # A duplicate pair, an API token and a checked import with bad rows.
+    twin_a = services.customer_create(
+        actor=admin,
+        data={
+            "name": "周杰",
+            "phone": "13811112222",
+            "email": "zhoujie@example.com",
+            "city": "杭州",
+        },
+    )
+    twin_b = services.customer_create(
+        actor=alice, data={"name": "周 杰", "phone": "+86 138-1111-2222", "stage": "prospect"}
+    )
+    account_services.token_create(actor=admin, name="门店同步")
+    csv = (
+        "姓名,手机,邮箱,省份,城市\n"
+        "吴磊,13812340001,wulei@example.com,浙江省,杭州市\n"
+        "郑爽,abc,zs@example,上海市,上海市\n"
+    )
+    job = importing.import_start(
+        actor=admin, fileobj=io.BytesIO(csv.encode()), filename="客户名单.csv"
+    )
+    importing.import_check(job=job)
+    return f"{company.pk},{twin_a.pk},{twin_b.pk},{job.pk}"
 
 
 def env() -> dict:
@@ -187,7 +214,7 @@ def env() -> dict:
     return e
 
 
-def prepare() -> int:
+def prepare() -> list[int]:
     shutil.rmtree(DATA, ignore_errors=True)
     DATA.mkdir(parents=True)
     manage = [PYTHON, str(ROOT / "manage.py")]
@@ -201,7 +228,7 @@ def prepare() -> int:
         capture_output=True,
         text=True,
     )
-    return int(out.stdout.strip().splitlines()[-1])
+    return [int(x) for x in out.stdout.strip().splitlines()[-1].split(",")]
 
 
 def wait_for(url: str, seconds: float = 30) -> None:
@@ -215,9 +242,10 @@ def wait_for(url: str, seconds: float = 30) -> None:
     raise SystemExit(f"server did not answer at {url}")
 
 
-def shoot(base: str, out: Path, company_id: int) -> list[Path]:
+def shoot(base: str, out: Path, ids: list[int]) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
+    company_id, twin_a, twin_b, job_id = ids
     pages = [
         ("dashboard", "/"),
         ("list", "/customers/"),
@@ -226,6 +254,12 @@ def shoot(base: str, out: Path, company_id: int) -> list[Path]:
         ("create", "/customers/new/"),
         ("edit", f"/customers/{company_id}/edit/"),
         ("settings", "/customers/settings/"),
+        ("duplicates", "/customers/duplicates/"),
+        ("merge", f"/customers/merge/?ids={twin_a},{twin_b}"),
+        ("import", "/customers/import/"),
+        ("import-report", f"/customers/import/{job_id}/"),
+        ("users", "/accounts/users/"),
+        ("tokens", "/accounts/tokens/"),
     ]
     shots = []
     with sync_playwright() as p:
@@ -245,6 +279,9 @@ def shoot(base: str, out: Path, company_id: int) -> list[Path]:
                 context.add_cookies([{"name": "django_language", "value": lang, "url": base}])
                 page = context.new_page()
                 page.goto(f"{base}/accounts/login/")
+                file = out / f"login-{lang}-{width}.png"
+                page.screenshot(path=str(file))
+                shots.append(file)
                 page.fill("#id_username", "admin")
                 page.fill("#id_password", PASSWORD)
                 page.click("button[type=submit]")
@@ -292,7 +329,7 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    company_id = prepare()
+    ids = prepare()
     base = f"http://127.0.0.1:{args.port}"
     server = subprocess.Popen(
         [PYTHON, str(ROOT / "manage.py"), "runserver", "--noreload", f"127.0.0.1:{args.port}"],
@@ -303,7 +340,7 @@ def main() -> None:
     )
     try:
         wait_for(base + "/healthz")
-        for file in shoot(base, out, company_id):
+        for file in shoot(base, out, ids):
             print(file)
     finally:
         server.terminate()
