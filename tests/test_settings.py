@@ -7,7 +7,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_manage(*args, env_extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GUANXI_")}
+    # A clean environment: no GUANXI_* of ours, nor the e2e tests' async-unsafe switch.
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("GUANXI_") and k != "DJANGO_ALLOW_ASYNC_UNSAFE"
+    }
     env["DJANGO_SETTINGS_MODULE"] = "guanxi.settings"  # the real settings, not the tests'
     env.update(env_extra)
     return subprocess.run(
