@@ -3,10 +3,20 @@ team-mate; charlie is in another team (West). One user per role besides."""
 
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from guanxi.accounts.models import ApiToken, Team, User
 
 PASSWORD = "Correct-Horse-42"
+
+
+@pytest.fixture(autouse=True)
+def _english_by_default():
+    """Each test starts in the test default language (en), whatever an earlier test in
+    the same worker activated."""
+    translation.activate("en")
+    yield
+    translation.deactivate()
 
 
 def make_user(username, role, team=None, **extra):

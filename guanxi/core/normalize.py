@@ -2,6 +2,7 @@
 
 import re
 
+import email_validator
 import phonenumbers
 from django.conf import settings
 from django.utils.translation import gettext as _
@@ -13,11 +14,47 @@ class InvalidValue(ValueError):
     pass
 
 
+# Fast path for the common case, a Chinese mobile: 11 ASCII digits starting with 1
+# (spaces and dashes anywhere, optionally +86 or 86 in front). In libphonenumber's
+# metadata for CN, whether such a number is valid depends on its first digits only (the
+# mobile pattern's variable part is in the first 6 digits, then \d{5} or more: checked
+# by tests/core/test_normalize.py against the metadata and the slow path), so
+# libphonenumber's verdict is cached by the first 7 digits; E.164 is then "+86" + the
+# 11 digits. Anything else, and any prefix libphonenumber refuses, takes the slow path.
+_CN_MOBILE = re.compile(r"(\+86|86)?(1[0-9]{10})", re.ASCII)
+_CN_MOBILE_PREFIXES: dict[str, bool] = {}
+
+
+def _cn_mobile_prefix_ok(national: str) -> bool:
+    prefix = national[:7]
+    ok = _CN_MOBILE_PREFIXES.get(prefix)
+    if ok is None:
+        number = phonenumbers.parse("+86" + national)
+        ok = (
+            phonenumbers.is_valid_number(number)
+            and phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+            == "+86" + national
+        )
+        _CN_MOBILE_PREFIXES[prefix] = ok
+    return ok
+
+
 def normalize_phone(raw: str, region: str | None = None) -> str:
     """E.164 (+8613812345678). Chinese mobiles without a country code are accepted."""
     text = (raw or "").strip()
     if not text:
         return ""
+    found = _CN_MOBILE.fullmatch(text.replace(" ", "").replace("-", ""))
+    if found is not None:
+        country, national = found.groups()
+        if (country == "+86" or (region or settings.PHONE_DEFAULT_REGION) == "CN") and (
+            _cn_mobile_prefix_ok(national)
+        ):
+            return "+86" + national
+    return _normalize_phone_slow(raw, text, region)
+
+
+def _normalize_phone_slow(raw: str, text: str, region: str | None) -> str:
     if not re.search(r"\d", text):
         raise InvalidValue(_("“%(value)s” is not a phone number.") % {"value": raw})
     try:
@@ -37,10 +74,36 @@ def phone_search_key(raw: str) -> str | None:
         return None
 
 
+# Fast path for plain ASCII addresses (most of them): a dot-atom local part of letters,
+# digits, "_", "+" and "-"; a domain of at least two labels of letters, digits and inner
+# hyphens (no "--", so no Punycode), ending in a letters-only top-level domain that is
+# not a special-use name. email_validator accepts all of these and only lower-cases the
+# domain; we lower-case the whole address anyway. Anything else goes to email_validator.
+_PLAIN_EMAIL = re.compile(
+    r"[A-Za-z0-9_+\-]+(?:\.[A-Za-z0-9_+\-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}",
+    re.ASCII,
+)
+
+
+def _special_use(domain: str) -> bool:
+    # Read each time: email_validator documents that its list may be changed.
+    return any(
+        domain == name or domain.endswith("." + name)
+        for name in email_validator.SPECIAL_USE_DOMAIN_NAMES
+    )
+
+
 def normalize_email(raw: str) -> str:
     text = (raw or "").strip()
     if not text:
         return ""
+    if _PLAIN_EMAIL.fullmatch(text) is not None and len(text) <= 254:
+        lowered = text.lower()
+        at = lowered.index("@")
+        domain = lowered[at + 1 :]
+        if at <= 64 and "--" not in domain and not _special_use(domain):
+            return lowered
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:

@@ -75,29 +75,52 @@ def _as_list(value) -> list[str]:
     return [str(v).strip() for v in value if str(v).strip()]
 
 
+# What _choice compares against, computed once: the values of each choice field, and
+# the list shown in its error message. Labels are translated, so their lower-case forms
+# are collected on first use, in both languages, and kept (see _choice_labels).
+_CHOICE_VALUES = {field: frozenset(choices.values) for field, choices in CHOICE_FIELDS.items()}
+_CHOICE_LIST = {
+    field: ", ".join(v for v in choices.values if v) for field, choices in CHOICE_FIELDS.items()
+}
+_CHOICE_LABELS: dict[str, dict[str, str]] = {}
+
+
+def _choice_labels(field: str) -> dict[str, str]:
+    """{lower-case label: value} in Chinese, then English (the first label wins)."""
+    labels = _CHOICE_LABELS.get(field)
+    if labels is None:
+        labels = {}
+        for language in ("zh-hans", "en"):
+            with translation.override(language):
+                for value, label in CHOICE_FIELDS[field].choices:
+                    labels.setdefault(str(label).lower(), value)
+        _CHOICE_LABELS[field] = labels
+    return labels
+
+
 def _choice(field: str, raw) -> str:
-    choices = CHOICE_FIELDS[field]
+    values = _CHOICE_VALUES[field]
     text = str(raw or "").strip()
-    if text in choices.values:
+    if text in values:
         return text
     lowered = text.lower()
-    if lowered in choices.values:
+    if lowered in values:
         return lowered
-    upper = text.upper()
-    if field == "grade" and upper in choices.values:
-        return upper
+    if field == "grade":
+        upper = text.upper()
+        if upper in values:
+            return upper
     alias = CHOICE_ALIASES.get(field, {}).get(lowered)
     if alias is not None:
         return alias
     # Labels in either language are accepted too: "男", "VIP", "Prospect", "潜在客户".
-    for language in ("zh-hans", "en"):
-        with translation.override(language):
-            for value, label in choices.choices:
-                if text and text.lower() == str(label).lower():
-                    return value
+    if text:
+        value = _choice_labels(field).get(lowered)
+        if value is not None:
+            return value
     raise InvalidValue(
         _("“%(value)s” is not one of: %(choices)s.")
-        % {"value": text, "choices": ", ".join(v for v in choices.values if v)}
+        % {"value": text, "choices": _CHOICE_LIST[field]}
     )
 
 

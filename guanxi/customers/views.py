@@ -15,6 +15,7 @@ from django.db.models import Count
 from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -480,7 +481,7 @@ def _label(name: str, fields_by_key: dict) -> str:
     if name == "tags":
         return _("Tags")
     try:
-        return str(Customer._meta.get_field(name).verbose_name).capitalize()
+        return capfirst(str(Customer._meta.get_field(name).verbose_name))
     except Exception:  # noqa: BLE001 - an old entry may name a field that is gone
         return name
 
