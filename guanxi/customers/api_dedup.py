@@ -1,6 +1,6 @@
 """Duplicate customers over /api/v1: candidate pairs, merge, "not duplicates"."""
 
-from ninja import Field, Query, Router, Schema
+from ninja import Field, Query, Router, Schema, Status
 
 from guanxi.customers import dedup, services
 from guanxi.customers.api import ERRORS, CustomerDetailOut
@@ -73,4 +73,4 @@ def dismiss_duplicate(request, data: DismissIn):
     first = services.customer_get_for_user(user=request.user, id=data.first_id)
     second = services.customer_get_for_user(user=request.user, id=data.second_id)
     dedup.duplicate_dismiss(actor=request.user, first=first, second=second)
-    return 204, None
+    return Status(204, None)

@@ -1,6 +1,8 @@
 """Background work for customers: large imports run here, with progress on the job."""
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import translation
 from django_tasks import task
 
 from guanxi.customers import importing
@@ -14,7 +16,9 @@ def check_import(job_id: int) -> str:
     job = ImportJob.objects.select_related("created_by").filter(pk=job_id).first()
     if job is None:
         return "missing"
-    return importing.import_check(job=job).status
+    # The report is stored as text: write it in the importer's language.
+    with translation.override(_language_of(job)):
+        return importing.import_check(job=job).status
 
 
 @task()
@@ -24,7 +28,12 @@ def run_import(job_id: int) -> str:
     job = ImportJob.objects.select_related("created_by").filter(pk=job_id).first()
     if job is None:
         return "missing"
-    return importing.import_commit(job=job).status
+    with translation.override(_language_of(job)):
+        return importing.import_commit(job=job).status
+
+
+def _language_of(job: ImportJob) -> str:
+    return job.created_by.language or translation.get_language() or settings.LANGUAGE_CODE
 
 
 def enqueue_check(job: ImportJob) -> None:
