@@ -75,6 +75,8 @@ INSTALLED_APPS = [
     "guanxi.core",
     "guanxi.accounts",
     "guanxi.customers",
+    "guanxi.commerce",
+    "guanxi.analytics",
     "guanxi.web",
 ]
 

@@ -9,5 +9,7 @@ urlpatterns = [
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("accounts/", include("guanxi.accounts.urls")),
     path("customers/", include("guanxi.customers.urls")),
+    path("commerce/", include("guanxi.commerce.urls")),
+    path("analytics/", include("guanxi.analytics.urls")),
     path("", include("guanxi.web.urls")),
 ]

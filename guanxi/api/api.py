@@ -83,6 +83,9 @@ def http_error(request, exc: HttpError):
 
 def _mount():
     from guanxi.accounts.api import router as accounts_router
+    from guanxi.analytics.api import router as analytics_router
+    from guanxi.analytics.api_analysis import router as analysis_router
+    from guanxi.commerce.api import router as commerce_router
     from guanxi.customers.api import router as customers_router
     from guanxi.customers.api_dedup import router as dedup_router
     from guanxi.customers.api_transfer import router as transfer_router
@@ -92,6 +95,9 @@ def _mount():
     api.add_router("/", transfer_router)
     api.add_router("/", dedup_router)
     api.add_router("/", customers_router)
+    api.add_router("/", commerce_router)
+    api.add_router("/", analytics_router)
+    api.add_router("/", analysis_router)
 
 
 _mount()

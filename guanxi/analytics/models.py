@@ -1,0 +1,64 @@
+"""Per-customer aggregates kept up to date from events, and CLV model fits."""
+
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+MONEY = {"max_digits": 16, "decimal_places": 2, "default": 0}
+
+
+class CustomerStats(models.Model):
+    """Order statistics of one customer (all stores), updated incrementally from
+    ``order.*`` events and rebuildable from the orders (``guanxi rebuild_stats``)."""
+
+    customer = models.OneToOneField(
+        "customers.Customer", on_delete=models.CASCADE, primary_key=True, related_name="stats"
+    )
+    orders = models.PositiveIntegerField(_("orders"), default=0)  # paid, not fully refunded
+    items = models.IntegerField(_("items"), default=0)
+    revenue = models.DecimalField(_("revenue"), **MONEY)  # paid − refunded
+    profit = models.DecimalField(_("gross profit"), **MONEY)
+    first_order_at = models.DateTimeField(_("first order"), null=True, blank=True)
+    last_order_at = models.DateTimeField(_("last order"), null=True, blank=True, db_index=True)
+    # RFM (scores 1–5; 0 = no orders) and CLV, written by their analyses.
+    r_score = models.PositiveSmallIntegerField(default=0)
+    f_score = models.PositiveSmallIntegerField(default=0)
+    m_score = models.PositiveSmallIntegerField(default=0)
+    rfm_segment = models.CharField(max_length=20, blank=True, db_index=True)
+    expected_purchases_12m = models.FloatField(null=True, blank=True)
+    p_alive = models.FloatField(null=True, blank=True)
+    clv_12m = models.DecimalField(max_digits=16, decimal_places=2, null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("customer statistics")
+        verbose_name_plural = _("customer statistics")
+        indexes = [
+            models.Index(fields=["revenue"], name="stats_revenue_idx"),
+            models.Index(fields=["clv_12m"], name="stats_clv_idx"),
+        ]
+
+    @property
+    def average_order_value(self):
+        return (self.revenue / self.orders) if self.orders else 0
+
+
+class ClvFit(models.Model):
+    """One fit of the BG/NBD and Gamma-Gamma models (kept for history and diagnostics)."""
+
+    fitted_at = models.DateTimeField(default=timezone.now)
+    calibration_end = models.DateTimeField()
+    customers = models.PositiveIntegerField()
+    r = models.FloatField()
+    alpha = models.FloatField()
+    a = models.FloatField()
+    b = models.FloatField()
+    bgnbd_loglik = models.FloatField()
+    p = models.FloatField(null=True)
+    q = models.FloatField(null=True)
+    gamma = models.FloatField(null=True)
+    gg_loglik = models.FloatField(null=True)
+    seconds = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["-fitted_at"]
