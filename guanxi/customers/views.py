@@ -5,14 +5,11 @@ the form again with its field errors (status 422, which htmx is told to swap in)
 Requests from htmx (``HX-Request``) get just the fragment they replace.
 """
 
-import functools
 from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import Count
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
 from django.utils.text import capfirst
@@ -22,11 +19,12 @@ from django.views.decorators.http import require_POST
 
 from guanxi.accounts.roles import Action, Scope, can, require, role_of
 from guanxi.core import audit
-from guanxi.core.errors import NotFound, PermissionDenied, ValidationFailed
+from guanxi.core.errors import ValidationFailed
 from guanxi.core.timeline import timeline_for
 from guanxi.customers import customfields, selectors, services
 from guanxi.customers.forms import CustomerForm, filter_inputs, selectable_users
 from guanxi.customers.models import Consent, Customer, CustomField, Tag
+from guanxi.web.decorators import service_errors
 
 SORT_CHOICES = [
     ("-created_at", gettext_lazy("Newest first")),
@@ -36,21 +34,6 @@ SORT_CHOICES = [
     ("-name", gettext_lazy("Name Z→A")),
 ]
 PAGE_SIZE = 50
-
-
-def service_errors(view):
-    """Turn the service layer's NotFound / PermissionDenied into 404 / 403 pages."""
-
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except NotFound as exc:
-            raise Http404(str(exc.message)) from exc
-        except PermissionDenied as exc:
-            raise DjangoPermissionDenied(str(exc.message)) from exc
-
-    return login_required(wrapper)
 
 
 def _is_htmx(request) -> bool:

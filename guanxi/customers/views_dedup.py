@@ -1,11 +1,7 @@
 """Duplicate pages: the list of candidate pairs, "not duplicates", and the side-by-side
 merge. Thin: parse the request, call ``dedup``, render."""
 
-import functools
-
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -15,23 +11,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from guanxi.accounts.roles import Action, can, require
-from guanxi.core.errors import NotFound, PermissionDenied, ValidationFailed
+from guanxi.core.errors import ValidationFailed
 from guanxi.customers import dedup, services
-
-
-def _service_errors(view):
-    """NotFound → 404 and PermissionDenied → 403 pages."""
-
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except NotFound as exc:
-            raise Http404(str(exc.message)) from exc
-        except PermissionDenied as exc:
-            raise DjangoPermissionDenied(str(exc.message)) from exc
-
-    return login_required(wrapper)
+from guanxi.web.decorators import service_errors
 
 
 def _ids(raw) -> list[int]:
@@ -45,7 +27,7 @@ def _ids(raw) -> list[int]:
     return list(dict.fromkeys(ids))
 
 
-@_service_errors
+@service_errors
 def duplicate_list(request):
     require(request.user, Action.VIEW)
     pairs = dedup.duplicate_pairs(user=request.user, limit=100)
@@ -61,7 +43,7 @@ def duplicate_list(request):
 
 
 @require_POST
-@_service_errors
+@service_errors
 def duplicate_dismiss(request):
     ids = _ids(request.POST.getlist("ids"))
     if len(ids) != 2:
@@ -98,7 +80,7 @@ def _extra_rows(records) -> list[dict]:
     return out
 
 
-@_service_errors
+@service_errors
 def merge(request):
     require(request.user, Action.MERGE)
     source = request.POST if request.method == "POST" else request.GET

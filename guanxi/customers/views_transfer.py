@@ -4,12 +4,9 @@ Import is three steps on two pages: upload (file, match key, skip bad rows) → 
 page (detected column mapping the user can change, dry-run report, Import button) →
 progress and final report on the same page, polled with htmx while the worker runs."""
 
-import functools
 import json
 
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import content_disposition_header
@@ -17,24 +14,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from guanxi.accounts.roles import Action, require
-from guanxi.core.errors import NotFound, PermissionDenied, ValidationFailed
+from guanxi.core.errors import ValidationFailed
 from guanxi.customers import exporting, importing
 from guanxi.customers.models import CustomField, ImportJob
+from guanxi.web.decorators import service_errors
 
 IN_PROGRESS = {ImportJob.Status.VALIDATING, ImportJob.Status.RUNNING}
-
-
-def service_errors(view):
-    @functools.wraps(view)
-    def wrapper(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except NotFound as exc:
-            raise Http404(str(exc.message)) from exc
-        except PermissionDenied as exc:
-            raise DjangoPermissionDenied(str(exc.message)) from exc
-
-    return login_required(wrapper)
 
 
 def _errors_text(exc: ValidationFailed) -> list[str]:
