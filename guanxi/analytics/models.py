@@ -62,3 +62,22 @@ class ClvFit(models.Model):
 
     class Meta:
         ordering = ["-fitted_at"]
+
+
+class OrderContribution(models.Model):
+    """What one order currently adds to its customer's statistics: the ledger that makes
+    the incremental update exact. When an order event arrives, the consumer re-reads the
+    order, compares what it should contribute now with the row here and applies only the
+    difference, so duplicates and out-of-order events change nothing twice.
+
+    Only orders that count (paid, not cancelled, not fully refunded; see
+    ``guanxi.analytics.stats``) have a row; ``guanxi rebuild_stats`` rebuilds it."""
+
+    order = models.OneToOneField(
+        "commerce.Order", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    customer_id = models.BigIntegerField(db_index=True)
+    items = models.IntegerField(default=0)
+    revenue = models.DecimalField(**MONEY)
+    profit = models.DecimalField(**MONEY)
+    ordered_at = models.DateTimeField()

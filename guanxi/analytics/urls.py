@@ -1,10 +1,9 @@
 from django.urls import path
 
-from guanxi.analytics import urls_analysis
-from guanxi.customers import views as placeholder_views
+from guanxi.analytics import urls_analysis, views_kpi
 
 app_name = "analytics"
 urlpatterns = [
-    path("kpi/", placeholder_views.placeholder, name="kpi"),
+    path("kpi/", views_kpi.kpi_page, name="kpi"),
     *urls_analysis.urlpatterns,
 ]

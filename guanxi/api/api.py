@@ -98,6 +98,8 @@ def _mount():
     api.add_router("/", commerce_router)
     api.add_router("/", analytics_router)
     api.add_router("/", analysis_router)
+    from guanxi.analytics.api_clv import router as clv_router  # CLV (clv helper)
+    api.add_router("/", clv_router)  # CLV (clv helper)
 
 
 _mount()

@@ -203,3 +203,27 @@ class WebhookRejection(models.Model):
     remote_addr = models.GenericIPAddressField(null=True, blank=True)
     reason = models.CharField(max_length=300)
     body_excerpt = models.TextField(blank=True)
+
+
+class StoreBuyer(models.Model):
+    """Which customer a store's buyer id belongs to (a Tmall nick, a JD pin, a web shop
+    account). Written by order ingestion whichever way the customer was found, so every
+    later event of that buyer matches at once; one customer may be a buyer in many stores.
+    """
+
+    store = models.ForeignKey(Store, on_delete=models.CASCADE, related_name="buyers")
+    buyer_external_id = models.CharField(_("buyer id"), max_length=100)
+    customer = models.ForeignKey(
+        "customers.Customer", on_delete=models.CASCADE, related_name="store_buyers"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("store buyer")
+        verbose_name_plural = _("store buyers")
+        constraints = [
+            models.UniqueConstraint(fields=["store", "buyer_external_id"], name="uniq_store_buyer")
+        ]
+
+    def __str__(self):
+        return f"{self.store_id}:{self.buyer_external_id}"

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from email_validator import EmailNotValidError, validate_email
 from pypinyin import Style, lazy_pinyin
+from pypinyin.seg.simpleseg import seg as pinyin_seg
 
 
 class InvalidValue(ValueError):
@@ -23,19 +24,21 @@ class InvalidValue(ValueError):
 # 11 digits. Anything else, and any prefix libphonenumber refuses, takes the slow path.
 _CN_MOBILE = re.compile(r"(\+86|86)?(1[0-9]{10})", re.ASCII)
 _CN_MOBILE_PREFIXES: dict[str, bool] = {}
+_CN_MOBILE_PREFIXES_MAX = 300_000  # of the 1,000,000 possible (~30 MB at most)
 
 
 def _cn_mobile_prefix_ok(national: str) -> bool:
     prefix = national[:7]
     ok = _CN_MOBILE_PREFIXES.get(prefix)
     if ok is None:
-        number = phonenumbers.parse("+86" + national)
+        number = phonenumbers.PhoneNumber(country_code=86, national_number=int(national))
         ok = (
             phonenumbers.is_valid_number(number)
             and phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
             == "+86" + national
         )
-        _CN_MOBILE_PREFIXES[prefix] = ok
+        if len(_CN_MOBILE_PREFIXES) < _CN_MOBILE_PREFIXES_MAX:
+            _CN_MOBILE_PREFIXES[prefix] = ok
     return ok
 
 
@@ -86,12 +89,18 @@ _PLAIN_EMAIL = re.compile(
 )
 
 
+_special_names: tuple = ()
+_special_suffixes: tuple = ()
+
+
 def _special_use(domain: str) -> bool:
-    # Read each time: email_validator documents that its list may be changed.
-    return any(
-        domain == name or domain.endswith("." + name)
-        for name in email_validator.SPECIAL_USE_DOMAIN_NAMES
-    )
+    """A special-use domain name (``localhost``, ``*.test``, ...) that email_validator
+    refuses. Its list is read each time (its documentation says it may be changed)."""
+    global _special_names, _special_suffixes
+    names = tuple(email_validator.SPECIAL_USE_DOMAIN_NAMES)
+    if names != _special_names:
+        _special_names, _special_suffixes = names, tuple("." + name for name in names)
+    return domain in names or domain.endswith(_special_suffixes)
 
 
 def normalize_email(raw: str) -> str:
@@ -113,14 +122,41 @@ def normalize_email(raw: str) -> str:
     return result.normalized.lower()
 
 
+# name_pinyin spells a name word by word, the way lazy_pinyin does: pypinyin first cuts
+# the text into words (runs of non-Chinese characters; Chinese runs by its phrase
+# dictionary), and a word's spelling never depends on its neighbours. Words repeat a
+# lot across names (surnames, common given names), so their spelling is kept here.
+# (Guanxi never changes pypinyin's dictionaries, which would make these stale.)
+_WORD_PINYIN: dict[str, list[str]] = {}
+_WORD_PINYIN_MAX = 200_000
+
+
+def _keep_as_is(chars):
+    return [chars]
+
+
+def _spell(name: str) -> list[str]:
+    spelled: list[str] = []
+    for word in pinyin_seg(name):
+        found = _WORD_PINYIN.get(word)
+        if found is None:
+            found = lazy_pinyin(word, style=Style.NORMAL, errors=_keep_as_is)
+            if len(_WORD_PINYIN) < _WORD_PINYIN_MAX:
+                _WORD_PINYIN[word] = found
+        spelled += found
+    return spelled
+
+
 def name_pinyin(name: str) -> tuple[str, str]:
     """(full pinyin, initials), lower case without spaces: 张伟 → ("zhangwei", "zw").
 
     Latin letters and digits in the name are kept, so "Amy 王" → ("amywang", "aw")."""
     if not name:
         return "", ""
-    spelled = lazy_pinyin(name, style=Style.NORMAL, errors=lambda chars: [chars])
-    words = re.findall(r"[a-z0-9]+", " ".join(spelled).lower())
+    words = _WORDS.findall(" ".join(_spell(name)).lower())
     full = "".join(words)
     initials = "".join(w[0] for w in words)
     return full[:200], initials[:50]
+
+
+_WORDS = re.compile(r"[a-z0-9]+")

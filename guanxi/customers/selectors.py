@@ -26,7 +26,19 @@ SORTS = {
     "name": "name",
     "-name": "-name",
 }
-FILTER_KEYS = ["q", "stage", "grade", "tag", "owner", "team", "province", "city", "source", "kind"]
+FILTER_KEYS = [
+    "q",
+    "stage",
+    "grade",
+    "tag",
+    "owner",
+    "team",
+    "province",
+    "city",
+    "source",
+    "kind",
+    "rfm_segment",
+]
 
 
 def customers_visible(user) -> QuerySet:
@@ -133,6 +145,14 @@ def apply_filters(qs: QuerySet, params: dict, *, fields: list[CustomField] | Non
             tag_id = Tag.objects.filter(name=tag).values_list("pk", flat=True).first()
         links = Customer.tags.through.objects.filter(customer_id=OuterRef("pk"), tag_id=tag_id)
         qs = qs.filter(Exists(links)) if tag_id is not None else qs.none()
+    if params.get("rfm_segment"):
+        from guanxi.analytics.rfm import SEGMENT_KEYS
+
+        values = [v for v in str(params["rfm_segment"]).split(",") if v]
+        bad = [v for v in values if v not in SEGMENT_KEYS]
+        if bad:
+            errors["rfm_segment"] = [_("“%(value)s” is not a valid choice.") % {"value": bad[0]}]
+        qs = qs.filter(stats__rfm_segment__in=values)
     if params.get("created_after"):
         qs = qs.filter(created_at__date__gte=params["created_after"])
     if params.get("created_before"):

@@ -6,6 +6,7 @@ way wherever it comes from.
 """
 
 import datetime
+import time
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
@@ -64,6 +65,14 @@ CHOICE_ALIASES = {
     "gender": {"男": "male", "女": "female", "m": "male", "f": "female", "未知": ""},
     "kind": {"个人": "person", "企业": "company", "公司": "company"},
 }
+
+
+_TEXT_LIMITS_BUT_NAME = [(k, v) for k, v in TEXT_LIMITS.items() if k != "name"]
+# What an empty choice cell becomes.
+_CHOICE_EMPTY = [
+    (key, {"kind": Customer.Kind.PERSON, "stage": Customer.Stage.LEAD}.get(key, ""))
+    for key in CHOICE_FIELDS
+]
 
 
 def _as_list(value) -> list[str]:
@@ -145,9 +154,18 @@ def _date(raw) -> datetime.date | None:
             raise InvalidValue(
                 _("“%(value)s” is not a date (use YYYY-MM-DD).") % {"value": raw}
             ) from exc
-    if value > timezone.localdate() or value.year < 1900:
+    if value.year < 1900 or (_maybe_future(value) and value > timezone.localdate()):
         raise InvalidValue(_("“%(value)s” is not a plausible birthday.") % {"value": raw})
     return value
+
+
+_EPOCH_ORDINAL = datetime.date(1970, 1, 1).toordinal()
+
+
+def _maybe_future(value: datetime.date) -> bool:
+    """False for a date at least two days before today in UTC, which is before today in
+    every time zone (so the time zone lookup of ``localdate`` is not needed)."""
+    return value.toordinal() > _EPOCH_ORDINAL + int(time.time() // 86400) - 2
 
 
 class CustomerInput:
@@ -186,41 +204,42 @@ def clean_customer_input(
     context = context or CustomerInput(actor)
     cleaned: dict = {}
     errors: dict[str, list[str]] = {}
+    get = data.get
 
     def present(key):
-        return key in data or not partial
+        return not partial or key in data
 
     def fail(key, message):
         errors.setdefault(key, []).append(str(message))
 
     if present("name"):
-        name = str(data.get("name") or "").strip()
+        name = str(get("name") or "").strip()
         if not name:
             fail("name", _("This field is required."))
         elif len(name) > TEXT_LIMITS["name"]:
             fail("name", _("At most %(limit)d characters.") % {"limit": TEXT_LIMITS["name"]})
         cleaned["name"] = name
-    for key, limit in TEXT_LIMITS.items():
-        if key == "name" or not present(key):
+    for key, limit in _TEXT_LIMITS_BUT_NAME:
+        if partial and key not in data:
             continue
-        value = data.get(key)
-        value = "" if value is None else str(value).strip()
+        value = get(key)
+        if value is None:
+            value = ""
+        elif value.__class__ is str:
+            value = value.strip()
+        else:
+            value = str(value).strip()
         if len(value) > limit:
             fail(key, _("At most %(limit)d characters.") % {"limit": limit})
         cleaned[key] = value
     if "external_id" in cleaned:
         cleaned["external_id"] = cleaned["external_id"] or None
-    for key in CHOICE_FIELDS:
-        if not present(key):
+    for key, empty in _CHOICE_EMPTY:
+        if partial and key not in data:
             continue
-        raw = data.get(key)
-        if raw in (None, ""):
-            if key == "kind":
-                cleaned[key] = Customer.Kind.PERSON
-            elif key == "stage":
-                cleaned[key] = Customer.Stage.LEAD
-            else:
-                cleaned[key] = ""
+        raw = get(key)
+        if raw is None or raw == "":
+            cleaned[key] = empty
             continue
         try:
             cleaned[key] = _choice(key, raw)
@@ -419,6 +438,37 @@ def customer_update(
                 payload={"from": changes["stage"][0], "to": changes["stage"][1]},
             )
     return customer
+
+
+@transaction.atomic
+def customer_stage_set_by_system(*, customer: Customer, stage: str, note: str) -> bool:
+    """A stage change made by the system (e.g. the churn rules), not by a user: audited
+    with no actor and ``note`` saying why, and emits ``customer.stage_changed``.
+    Returns False (and writes nothing) when the customer already has that stage."""
+    if stage not in Customer.Stage.values:
+        raise ValidationFailed({"stage": [_("Unknown stage.")]})
+    old = customer.stage
+    if old == stage:
+        return False
+    customer.stage = stage
+    customer.updated_at = timezone.now()
+    customer.save(update_fields=["stage", "updated_at"])
+    audit.record(
+        actor=None, action="update", instance=customer, changes={"stage": [old, stage]}, note=note
+    )
+    events.emit(
+        "customer.updated",
+        instance=customer,
+        customer_id=customer.pk,
+        payload={"fields": ["stage"]},
+    )
+    events.emit(
+        "customer.stage_changed",
+        instance=customer,
+        customer_id=customer.pk,
+        payload={"from": old, "to": stage, "reason": note},
+    )
+    return True
 
 
 @transaction.atomic

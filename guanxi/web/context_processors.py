@@ -5,6 +5,9 @@ from guanxi.accounts.roles import Action, can
 NAV = [
     ("web:dashboard", _("Dashboard"), None),
     ("customers:list", _("Customers"), Action.VIEW),
+    ("commerce:orders", _("Orders"), Action.VIEW),
+    ("analytics:kpi", _("KPI"), Action.VIEW),
+    ("analytics:index", _("Analysis"), Action.VIEW),
     ("customers:import", _("Import"), Action.IMPORT),
     ("customers:duplicates", _("Duplicates"), Action.MERGE),
     ("accounts:users", _("Users & teams"), Action.MANAGE_USERS),

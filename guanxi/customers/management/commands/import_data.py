@@ -18,7 +18,7 @@ class Command(BaseCommand):
     help = "Import customers from a CSV or XLSX file."
 
     def add_arguments(self, parser):
-        parser.add_argument("kind", choices=["customers"], help="What the file holds.")
+        parser.add_argument("kind", choices=["customers", "orders"], help="What the file holds.")
         parser.add_argument("file", help="A .csv (UTF-8 or GB18030) or .xlsx file.")
         parser.add_argument(
             "--match-by",
@@ -34,8 +34,13 @@ class Command(BaseCommand):
             "--user",
             help="Username of the importing user (default: the first active administrator).",
         )
+        parser.add_argument("--store", help="Orders: code of the store the rows belong to.")
 
     def handle(self, *args, **options):
+        if options["kind"] == "orders":
+            from guanxi.commerce.management.commands.import_orders import run_order_import
+
+            return run_order_import(self, options["file"], options)
         user = self._user(options.get("user"))
         path = options["file"]
         if not os.path.isfile(path):

@@ -1,0 +1,239 @@
+"""Churn and dormancy: the automatic dormant/lost stages, and the churn-rate report.
+
+The rules, per customer with orders, governed by the store of their last order:
+
+* days since the last order > the store's ``lost_after_days`` → lost;
+* otherwise days since the last order > ``dormant_after_days``, or P(alive) (from the
+  CLV fit, when there is one) < ``p_alive_threshold`` → dormant.
+
+Only customers in the stages customer / VIP move to dormant, and customer / VIP /
+dormant to lost; leads and prospects are left alone, and nobody is moved back (a new
+order reactivates a customer in the order services). The selection is one query; each
+change then goes through ``customer_stage_set_by_system`` (audited with no actor and a
+note, emits ``customer.stage_changed``) in batches.
+"""
+
+from __future__ import annotations
+
+import datetime
+import time
+
+from django.db import transaction
+from django.db.models import Case, CharField, Count, OuterRef, Q, Subquery, Value, When
+from django.db.models.functions import TruncMonth
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from guanxi.accounts.roles import Action, require
+from guanxi.analytics.groups import purchases
+from guanxi.commerce.models import Store
+from guanxi.core.models import BusinessEvent
+from guanxi.core.visibility import visible_to
+from guanxi.customers import services as customer_services
+from guanxi.customers.models import Customer
+from guanxi.customers.selectors import customers_visible
+
+Stage = Customer.Stage
+TO_DORMANT_FROM = (Stage.CUSTOMER, Stage.VIP)
+TO_LOST_FROM = (Stage.CUSTOMER, Stage.VIP, Stage.DORMANT)
+BATCH = 500
+
+
+def churn_candidates(*, as_of: datetime.datetime | None = None):
+    """[(customer id, target stage, store id, last order, p_alive)] of the customers the
+    rules move now."""
+    as_of = as_of or timezone.now()
+    stores = list(Store.objects.all())
+    if not stores:
+        return []
+    last_store = Subquery(
+        purchases()
+        .filter(customer=OuterRef("pk"))
+        .order_by("-placed_at", "-pk")
+        .values("store_id")[:1]
+    )
+    lost_q, dormant_q = Q(pk__in=[]), Q(pk__in=[])
+    for s in stores:
+        lost_q |= Q(
+            _store=s.pk, stats__last_order_at__lt=as_of - datetime.timedelta(days=s.lost_after_days)
+        )
+        dormant_q |= Q(_store=s.pk) & (
+            Q(stats__last_order_at__lt=as_of - datetime.timedelta(days=s.dormant_after_days))
+            | Q(stats__p_alive__lt=s.p_alive_threshold)
+        )
+    # Cheap pre-filter (indexed last_order_at): nobody else can cross any store's line.
+    earliest = as_of - datetime.timedelta(days=min(s.dormant_after_days for s in stores))
+    highest_p = max(s.p_alive_threshold for s in stores)
+    qs = (
+        Customer.objects.filter(stage__in=TO_LOST_FROM, stats__orders__gt=0)
+        .filter(Q(stats__last_order_at__lt=earliest) | Q(stats__p_alive__lt=highest_p))
+        .annotate(_store=last_store)
+        .annotate(
+            _target=Case(
+                When(lost_q, then=Value(Stage.LOST)),
+                When(dormant_q, then=Value(Stage.DORMANT)),
+                default=Value(""),
+                output_field=CharField(),
+            )
+        )
+        .filter(
+            Q(_target=Stage.LOST, stage__in=TO_LOST_FROM)
+            | Q(_target=Stage.DORMANT, stage__in=TO_DORMANT_FROM)
+        )
+        .order_by("pk")
+    )
+    return list(qs.values_list("pk", "_target", "_store", "stats__last_order_at", "stats__p_alive"))
+
+
+def _note(target: str, store: Store, last, p_alive, as_of) -> str:
+    days = (as_of - last).days if last else 0
+    if target == Stage.LOST:
+        return _(
+            "Churn rule: %(days)s days since the last order (%(store)s: lost after %(limit)s days)."
+        ) % {"days": days, "store": store.name, "limit": store.lost_after_days}
+    if last and days > store.dormant_after_days:
+        return _(
+            "Churn rule: %(days)s days since the last order "
+            "(%(store)s: dormant after %(limit)s days)."
+        ) % {"days": days, "store": store.name, "limit": store.dormant_after_days}
+    return _("Churn rule: P(alive) %(p).2f is below %(store)s's threshold %(limit).2f.") % {
+        "p": p_alive or 0,
+        "store": store.name,
+        "limit": store.p_alive_threshold,
+    }
+
+
+def apply_churn_rules(
+    *, actor=None, as_of: datetime.datetime | None = None, batch_size: int = BATCH
+) -> dict:
+    """Move the customers who crossed their store's thresholds; returns counts and time.
+
+    ``actor`` None is the background task; a user needs the settings permission."""
+    if actor is not None:
+        require(actor, Action.MANAGE_SETTINGS)
+    started = time.monotonic()
+    as_of = as_of or timezone.now()
+    stores = {s.pk: s for s in Store.objects.all()}
+    candidates = churn_candidates(as_of=as_of)
+    moved = {Stage.DORMANT: 0, Stage.LOST: 0}
+    for start in range(0, len(candidates), batch_size):
+        chunk = candidates[start : start + batch_size]
+        with transaction.atomic():
+            customers = Customer.objects.select_for_update().in_bulk([c[0] for c in chunk])
+            for pk, target, store_id, last, p_alive in chunk:
+                customer = customers.get(pk)
+                allowed = TO_LOST_FROM if target == Stage.LOST else TO_DORMANT_FROM
+                if customer is None or customer.stage not in allowed:
+                    continue  # changed since the selection
+                note = _note(target, stores[store_id], last, p_alive, as_of)
+                if customer_services.customer_stage_set_by_system(
+                    customer=customer, stage=target, note=note
+                ):
+                    moved[target] += 1
+    return {
+        "dormant": moved[Stage.DORMANT],
+        "lost": moved[Stage.LOST],
+        "seconds": round(time.monotonic() - started, 3),
+    }
+
+
+# ------------------------------------------------------------------ churn-rate report
+
+
+def _month_start(day: datetime.date) -> datetime.datetime:
+    return timezone.make_aware(datetime.datetime(day.year, day.month, 1))
+
+
+def _add_months(moment: datetime.datetime, months: int) -> datetime.datetime:
+    index = moment.year * 12 + moment.month - 1 + months
+    return timezone.make_aware(datetime.datetime(index // 12, index % 12 + 1, 1))
+
+
+def default_dormant_days() -> int:
+    """The dormancy threshold most stores use (180 without stores)."""
+    row = (
+        Store.objects.values("dormant_after_days")
+        .annotate(n=Count("pk"))
+        .order_by("-n", "dormant_after_days")
+        .first()
+    )
+    return row["dormant_after_days"] if row else 180
+
+
+def churn_report(*, user, months: int = 12, days: int | None = None, until=None) -> dict:
+    """Per month: customers active at its start (a purchase in the ``days`` before),
+    how many of them were no longer active at its end (no purchase in the ``days``
+    before the next month), the churn rate, and how many customers the rules moved to
+    dormant/lost in that month."""
+    require(user, Action.VIEW)
+    months = max(1, min(int(months), 60))
+    days = int(days) if days else default_dormant_days()
+    if days < 1:
+        days = 1
+    window = datetime.timedelta(days=days)
+    until = until or timezone.localdate()
+    last_month = _month_start(until)
+    first_month = _add_months(last_month, -(months - 1))
+    bought = visible_to(user, purchases(), prefix="customer__")
+
+    def buyers(start, end):
+        return bought.filter(placed_at__gte=start, placed_at__lt=end).values("customer_id")
+
+    moved = {
+        (row["m"].year, row["m"].month): row["n"]
+        for row in BusinessEvent.objects.filter(
+            name="customer.stage_changed",
+            actor__isnull=True,
+            payload__to__in=[Stage.DORMANT, Stage.LOST],
+            occurred_at__gte=first_month,
+            occurred_at__lt=_add_months(last_month, 1),
+            customer_id__in=customers_visible(user).values("pk"),
+        )
+        .annotate(m=TruncMonth("occurred_at"))
+        .values("m")
+        .annotate(n=Count("pk"))
+        .order_by()
+    }
+    rows = []
+    for i in range(months):
+        start = _add_months(first_month, i)
+        end = _add_months(start, 1)
+        active = buyers(start - window, start).distinct()
+        active_n = active.count()
+        still = (
+            bought.filter(placed_at__gte=end - window, placed_at__lt=end, customer_id__in=active)
+            .values("customer_id")
+            .distinct()
+            .count()
+        )
+        churned = active_n - still
+        rows.append(
+            {
+                "month": start.strftime("%Y-%m"),
+                "active_at_start": active_n,
+                "churned": churned,
+                "churn_rate": round(churned / active_n * 100, 2) if active_n else 0.0,
+                "moved_by_rules": moved.get((start.year, start.month), 0),
+            }
+        )
+    return {"days": days, "months": rows}
+
+
+def churn_table(report: dict):
+    from guanxi.analytics.reports import Table
+
+    return Table(
+        name="churn-rate",
+        title=_("Churn rate by month"),
+        headers=[
+            _("Month"),
+            _("Active at start"),
+            _("Became inactive"),
+            _("Churn rate %"),
+            _("Moved to dormant/lost by the rules"),
+        ],
+        rows=[
+            [r["month"], r["active_at_start"], r["churned"], r["churn_rate"], r["moved_by_rules"]]
+            for r in report["months"]
+        ],
+    )

@@ -1,0 +1,460 @@
+"""Customer group analysis (客户群分析): what makes a group of customers different.
+
+A group is a customer filter (the customer list's filters, saved by name as a
+``SavedGroup`` or given ad hoc). For each dimension — region, gender, age band, source,
+favourite category, price band, RFM segment, order weekday and hour — the group's
+distribution is shown beside that of all customers the user can see, with the share in
+each and the lift (share in group ÷ share in all). Every number is a GROUP BY in SQL.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.db.models import Case, CharField, Count, F, Q, QuerySet, Sum, Value, When, Window
+from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, RowNumber
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from guanxi.accounts.roles import Action, can, require
+from guanxi.analytics import rfm
+from guanxi.analytics.models_analysis import SavedGroup
+from guanxi.commerce.models import Category, Order, OrderItem
+from guanxi.core import audit
+from guanxi.core.errors import NotFound, PermissionDenied, ValidationFailed
+from guanxi.customers.models import Customer
+from guanxi.customers.selectors import FILTER_KEYS, apply_filters, customers_visible
+
+EXTRA_FILTER_KEYS = {"created_after", "created_before"}
+UNKNOWN = ""
+
+AGE_BANDS = [(18, "<18"), (25, "18–24"), (30, "25–29"), (35, "30–34"), (40, "35–39")]
+AGE_BANDS += [(50, "40–49"), (60, "50–59")]
+AGE_LAST = "60+"
+PRICE_BANDS = [(50, "<50"), (100, "50–100"), (200, "100–200"), (500, "200–500")]
+PRICE_BANDS += [(1000, "500–1000")]
+PRICE_LAST = "≥1000"
+WEEKDAYS = [
+    gettext_lazy("Monday"),
+    gettext_lazy("Tuesday"),
+    gettext_lazy("Wednesday"),
+    gettext_lazy("Thursday"),
+    gettext_lazy("Friday"),
+    gettext_lazy("Saturday"),
+    gettext_lazy("Sunday"),
+]
+
+
+def purchases() -> QuerySet:
+    """Orders that count as purchases, as in the customer statistics
+    (``guanxi.analytics.stats``): paid, and neither cancelled nor wholly refunded."""
+    return Order.objects.filter(paid_at__isnull=False).exclude(
+        status__in=[Order.Status.CANCELLED, Order.Status.REFUNDED]
+    )
+
+
+# ------------------------------------------------------------------ saved groups
+
+
+def clean_filters(filters) -> dict:
+    """Only the customer list's filter keys (and cf_*), as strings; checked by running
+    them through the customer filters."""
+    if not isinstance(filters, dict):
+        raise ValidationFailed({"filters": [_("Filters must be an object.")]})
+    cleaned = {}
+    for key, value in filters.items():
+        if value in (None, ""):
+            continue
+        if key not in FILTER_KEYS and key not in EXTRA_FILTER_KEYS and not key.startswith("cf_"):
+            raise ValidationFailed({"filters": [_("Unknown filter: %(key)s.") % {"key": key}]})
+        cleaned[key] = str(value)
+    try:
+        apply_filters(Customer.objects.none(), cleaned)
+    except ValidationFailed as exc:
+        raise ValidationFailed({f"filters.{k}": v for k, v in exc.field_errors.items()}) from exc
+    return cleaned
+
+
+def _clean_group(data: dict, *, partial: bool) -> dict:
+    cleaned = {}
+    if "name" in data or not partial:
+        name = str(data.get("name") or "").strip()
+        if not name:
+            raise ValidationFailed({"name": [_("This field is required.")]})
+        if len(name) > 100:
+            raise ValidationFailed({"name": [_("At most 100 characters.")]})
+        cleaned["name"] = name
+    if "filters" in data or not partial:
+        cleaned["filters"] = clean_filters(data.get("filters") or {})
+    if "shared" in data:
+        cleaned["shared"] = bool(data["shared"])
+    return cleaned
+
+
+def groups_for_user(*, user) -> QuerySet:
+    require(user, Action.VIEW)
+    return SavedGroup.objects.filter(Q(owner=user) | Q(shared=True)).select_related("owner")
+
+
+def group_get_for_user(*, user, id: int) -> SavedGroup:
+    group = groups_for_user(user=user).filter(pk=id).first()
+    if group is None:
+        raise NotFound(_("Customer group not found."))
+    return group
+
+
+def _require_owner(actor, group: SavedGroup) -> None:
+    if group.owner_id != actor.pk and not can(actor, Action.MANAGE_SETTINGS):
+        raise PermissionDenied(_("Only the owner can change this group."))
+
+
+@transaction.atomic
+def group_create(*, actor, data: dict) -> SavedGroup:
+    require(actor, Action.VIEW)
+    cleaned = _clean_group(data, partial=False)
+    group = SavedGroup.objects.create(owner=actor, **cleaned)
+    audit.record(
+        actor=actor,
+        action="create",
+        instance=group,
+        changes={k: [None, v] for k, v in cleaned.items()},
+    )
+    return group
+
+
+@transaction.atomic
+def group_update(*, actor, group: SavedGroup, data: dict) -> SavedGroup:
+    _require_owner(actor, group)
+    cleaned = _clean_group(data, partial=True)
+    before = audit.snapshot(group, list(cleaned))
+    for key, value in cleaned.items():
+        setattr(group, key, value)
+    group.updated_at = timezone.now()
+    group.save()
+    changes = audit.diff(before, audit.snapshot(group, list(cleaned)))
+    if changes:
+        audit.record(actor=actor, action="update", instance=group, changes=changes)
+    return group
+
+
+@transaction.atomic
+def group_delete(*, actor, group: SavedGroup) -> None:
+    _require_owner(actor, group)
+    audit.record(actor=actor, action="delete", instance=group, changes={"name": [group.name, None]})
+    group.delete()
+
+
+# ------------------------------------------------------------------ dimensions
+
+
+@dataclass(frozen=True)
+class Dimension:
+    key: str
+    label: object
+    unit: str  # "customers" or "orders"
+    counts: Callable[[QuerySet], dict]  # customer queryset → {value: n}
+    order: Callable[[], list] | None = None  # fixed order of values, else by size
+    labels: Callable[[], dict] | None = None
+
+
+def _grouped(qs: QuerySet, expr_name: str) -> dict:
+    return {
+        row[expr_name]: row["n"] for row in qs.values(expr_name).annotate(n=Count("pk")).order_by()
+    }
+
+
+def _field_counts(field: str) -> Callable[[QuerySet], dict]:
+    def counts(qs):
+        out: dict = {}
+        for value, n in _grouped(qs.alias(), field).items():
+            key = value or UNKNOWN
+            out[key] = out.get(key, 0) + n
+        return out
+
+    return counts
+
+
+def _years_before(day: datetime.date, years: int) -> datetime.date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - years, day=28)
+
+
+def _age_counts(qs: QuerySet) -> dict:
+    today = timezone.localdate()
+    whens = [When(birthday__isnull=True, then=Value(UNKNOWN))]
+    # age < limit ⟺ birthday > today − limit years
+    for limit, label in AGE_BANDS:
+        whens.append(When(birthday__gt=_years_before(today, limit), then=Value(label)))
+    band = Case(*whens, default=Value(AGE_LAST), output_field=CharField())
+    return _grouped(qs.annotate(_band=band), "_band")
+
+
+def _price_counts(qs: QuerySet) -> dict:
+    # Average item price = revenue / items, compared without dividing.
+    whens = [When(Q(stats__isnull=True) | Q(stats__items__lte=0), then=Value(UNKNOWN))]
+    for limit, label in PRICE_BANDS:
+        whens.append(When(stats__revenue__lt=F("stats__items") * limit, then=Value(label)))
+    band = Case(*whens, default=Value(PRICE_LAST), output_field=CharField())
+    return _grouped(qs.annotate(_band=band), "_band")
+
+
+def _segment_counts(qs: QuerySet) -> dict:
+    out: dict = {}
+    for value, n in _grouped(qs.annotate(_seg=F("stats__rfm_segment")), "_seg").items():
+        key = value or UNKNOWN
+        out[key] = out.get(key, 0) + n
+    return out
+
+
+def _root_map() -> dict[int, int]:
+    parents = dict(Category.objects.values_list("pk", "parent_id"))
+    roots = {}
+    for pk in parents:
+        node, seen = pk, set()
+        while parents.get(node) and node not in seen:
+            seen.add(node)
+            node = parents[node]
+        roots[pk] = node
+    return roots
+
+
+def _favourite_counts(qs: QuerySet) -> dict:
+    """Customers by their most-bought top-level category (by quantity; ties → the
+    category with the smaller id); customers without categorised purchases → unknown."""
+    roots = _root_map()
+    total = qs.count()
+    if not roots:
+        return {UNKNOWN: total} if total else {}
+    by_root: dict[int, list[int]] = {}
+    for pk, root in roots.items():
+        by_root.setdefault(root, []).append(pk)
+    root_expr = Case(
+        *[When(product__category_id__in=pks, then=Value(root)) for root, pks in by_root.items()],
+        default=Value(None),
+    )
+    per_customer = (
+        OrderItem.objects.filter(
+            order__in=purchases().filter(customer__in=qs.values("pk")).values("pk"),
+            product__category_id__isnull=False,
+        )
+        .annotate(_cust=F("order__customer_id"), _root=root_expr)
+        .values("_cust", "_root")
+        .annotate(_qty=Sum("quantity"))
+        .annotate(
+            _rank=Window(
+                RowNumber(),
+                partition_by=[F("order__customer_id")],
+                order_by=[F("_qty").desc(), F("_root").asc()],
+            )
+        )
+        .values("_cust", "_root", "_rank")
+    )
+    sql, params = per_customer.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f'SELECT t."_root", COUNT(*) FROM ({sql}) t WHERE t."_rank" = 1 GROUP BY t."_root"',
+            params,
+        )
+        out = {int(root): n for root, n in cursor.fetchall()}
+    unknown = total - sum(out.values())
+    if unknown:
+        out[UNKNOWN] = unknown
+    return out
+
+
+def _order_counts(extract) -> Callable[[QuerySet], dict]:
+    def counts(qs):
+        orders = purchases().filter(customer__in=qs.values("pk"))
+        return {
+            row["_v"]: row["n"]
+            for row in orders.annotate(_v=extract("placed_at"))
+            .values("_v")
+            .annotate(n=Count("pk"))
+            .order_by()
+        }
+
+    return counts
+
+
+def _choice_labels(choices) -> Callable[[], dict]:
+    return lambda: {value: str(label) for value, label in choices if value}
+
+
+def _category_labels() -> dict:
+    return {
+        pk: name
+        for pk, name in Category.objects.filter(parent__isnull=True).values_list("pk", "name")
+    }
+
+
+DIMENSIONS = [
+    Dimension("region", gettext_lazy("Region (province)"), "customers", _field_counts("province")),
+    Dimension(
+        "gender",
+        gettext_lazy("Gender"),
+        "customers",
+        _field_counts("gender"),
+        order=lambda: ["female", "male", UNKNOWN],
+        labels=_choice_labels(Customer.Gender.choices),
+    ),
+    Dimension(
+        "age",
+        gettext_lazy("Age band"),
+        "customers",
+        _age_counts,
+        order=lambda: [label for _l, label in AGE_BANDS] + [AGE_LAST, UNKNOWN],
+    ),
+    Dimension(
+        "source",
+        gettext_lazy("Source"),
+        "customers",
+        _field_counts("source"),
+        labels=_choice_labels(Customer.Source.choices),
+    ),
+    Dimension(
+        "favourite_category",
+        gettext_lazy("Favourite category"),
+        "customers",
+        _favourite_counts,
+        labels=_category_labels,
+    ),
+    Dimension(
+        "price_band",
+        gettext_lazy("Average item price"),
+        "customers",
+        _price_counts,
+        order=lambda: [label for _l, label in PRICE_BANDS] + [PRICE_LAST, UNKNOWN],
+    ),
+    Dimension(
+        "rfm_segment",
+        gettext_lazy("RFM segment"),
+        "customers",
+        _segment_counts,
+        order=lambda: [*rfm.SEGMENT_KEYS, UNKNOWN],
+        labels=lambda: {s.key: str(s.label) for s in rfm.SEGMENTS},
+    ),
+    Dimension(
+        "weekday",
+        gettext_lazy("Order weekday"),
+        "orders",
+        _order_counts(ExtractIsoWeekDay),
+        order=lambda: list(range(1, 8)),
+        labels=lambda: {i + 1: str(day) for i, day in enumerate(WEEKDAYS)},
+    ),
+    Dimension(
+        "hour",
+        gettext_lazy("Order hour"),
+        "orders",
+        _order_counts(ExtractHour),
+        order=lambda: list(range(24)),
+        labels=lambda: {h: f"{h:02d}:00" for h in range(24)},
+    ),
+]
+DIMENSION_BY_KEY = {d.key: d for d in DIMENSIONS}
+
+
+def _unknown_label(dim: Dimension) -> str:
+    if dim.key in ("rfm_segment", "price_band"):
+        return _("No orders")
+    if dim.key == "favourite_category":
+        return _("No category")
+    return _("Unknown")
+
+
+def _pct(part: int, whole: int) -> float:
+    return round(part / whole * 100, 2) if whole else 0.0
+
+
+def compare(dim: Dimension, group_qs: QuerySet, all_qs: QuerySet) -> dict:
+    group_counts = dim.counts(group_qs)
+    all_counts = dim.counts(all_qs)
+    group_total, all_total = sum(group_counts.values()), sum(all_counts.values())
+    labels = dim.labels() if dim.labels else {}
+    if dim.order:
+        values = [
+            v for v in dim.order() if v in all_counts or v in group_counts or dim.unit == "orders"
+        ]
+    else:
+        values = sorted(
+            set(all_counts) | set(group_counts),
+            key=lambda v: (v == UNKNOWN, -all_counts.get(v, 0), str(v)),
+        )
+    rows = []
+    for value in values:
+        g, a = group_counts.get(value, 0), all_counts.get(value, 0)
+        g_share, a_share = _pct(g, group_total), _pct(a, all_total)
+        rows.append(
+            {
+                "value": value,
+                "label": _unknown_label(dim) if value == UNKNOWN else str(labels.get(value, value)),
+                "group": g,
+                "group_share": g_share,
+                "all": a,
+                "all_share": a_share,
+                "lift": round(g / group_total / (a / all_total), 2)
+                if g and group_total and a and all_total
+                else (0.0 if a else None),
+            }
+        )
+    return {
+        "key": dim.key,
+        "label": str(dim.label),
+        "unit": dim.unit,
+        "group_total": group_total,
+        "all_total": all_total,
+        "rows": rows,
+    }
+
+
+def group_analysis(*, user, filters: dict, dimensions: list[str] | None = None) -> dict:
+    """The distributions of the customers matching ``filters`` beside all customers the
+    user may see."""
+    require(user, Action.VIEW)
+    filters = clean_filters(filters)
+    wanted = dimensions or [d.key for d in DIMENSIONS]
+    unknown = [k for k in wanted if k not in DIMENSION_BY_KEY]
+    if unknown:
+        raise ValidationFailed(
+            {"dimensions": [_("Unknown dimension: %(key)s.") % {"key": unknown[0]}]}
+        )
+    all_qs = customers_visible(user)
+    group_qs = apply_filters(customers_visible(user), filters)
+    return {
+        "filters": filters,
+        "customers": group_qs.count(),
+        "all_customers": all_qs.count(),
+        "dimensions": [compare(DIMENSION_BY_KEY[k], group_qs, all_qs) for k in wanted],
+    }
+
+
+def analysis_tables(analysis: dict):
+    from guanxi.analytics.reports import Table
+
+    tables = []
+    for dim in analysis["dimensions"]:
+        unit = _("Orders") if dim["unit"] == "orders" else _("Customers")
+        tables.append(
+            Table(
+                name=f"group-{dim['key']}",
+                title=dim["label"],
+                headers=[
+                    dim["label"],
+                    _("%(unit)s in group") % {"unit": unit},
+                    _("Share in group %"),
+                    _("%(unit)s in all") % {"unit": unit},
+                    _("Share in all %"),
+                    _("Lift"),
+                ],
+                rows=[
+                    [r["label"], r["group"], r["group_share"], r["all"], r["all_share"], r["lift"]]
+                    for r in dim["rows"]
+                ],
+            )
+        )
+    return tables

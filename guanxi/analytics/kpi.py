@@ -1,0 +1,509 @@
+"""The KPI system (KPI体系): one period of one store (or all), against the period of the
+same length just before it. The page, its exports and ``GET /api/v1/kpi`` all call
+``kpi_report``, so they cannot disagree.
+
+Definitions (a period is whole local days, start and end inclusive)
+===================================================================
+Orders are those the user may see (visibility follows the customer) in the store
+chosen. "Paid in the period" means ``paid_at`` falls in it.
+
+* **Sales** 销售额 = Σ paid amount of the orders paid in the period (what buyers paid,
+  before refunds; refunds are shown separately).
+* **Paid orders** 支付订单数, **paying customers** 支付买家数 (distinct customers of those
+  orders), **items** 支付件数 = Σ units of those orders.
+* **Sales per customer** 客单价 = sales / paying customers.
+* **Orders per customer** = paid orders / paying customers; **average order value**
+  笔单价 = sales / paid orders; **items per order** = items / paid orders;
+  **items per customer** = items / paying customers; **average item price** 件单价 =
+  sales / items.
+
+  The tree: sales = paying customers × 客单价; 客单价 = orders per customer × 笔单价;
+  笔单价 = items per order × 件单价; and so also 客单价 = items per customer × 件单价.
+  The ratios are kept as exact fractions (``Report.exact``), where the identities hold
+  exactly; each is shown rounded (money to 0.01) and carried as a Decimal with 20
+  places, so ``(customers × 客单价).quantize(0.01) == sales`` holds in Decimal too.
+* **New customers** 新客: paying customers with no paid order before the period (in any
+  store: new to the business); **returning** 老客 = paying − new.
+* **Repeat purchase rate** 复购率 = customers with ≥ 2 paid orders in the period /
+  paying customers.
+* **Unpaid orders** 拍下未付款: orders placed in the period and not paid (now): count,
+  amount (goods − discount + shipping) and rate = unpaid / orders placed in the period.
+* **Refunds** = Σ refunded amount of the orders paid in the period (whenever refunded);
+  **refund rate** = refunds / sales; **net sales** = sales − refunds.
+* **Gross profit** 毛利 = Σ over those orders that still count (not cancelled, not fully
+  refunded; see ``guanxi.analytics.stats``) of paid − refunded − cost of the goods kept;
+  **gross margin** = gross profit / net sales.
+"""
+
+import calendar
+import dataclasses
+import datetime
+import decimal
+from fractions import Fraction
+
+from django.db.models import (
+    Case,
+    Count,
+    DecimalField,
+    Exists,
+    F,
+    OuterRef,
+    Q,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, TruncDate
+from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
+
+from guanxi.accounts.roles import Action, require
+from guanxi.analytics.reports import Table
+from guanxi.commerce.models import Order, OrderItem, Store
+from guanxi.core.errors import ValidationFailed
+from guanxi.core.visibility import visible_to
+
+D = decimal.Decimal
+CENT = D("0.01")
+MONEY = DecimalField(max_digits=18, decimal_places=2)
+MAX_DAYS = 3 * 366
+PLACES = D(10) ** -20
+
+PRESETS = {
+    "this_month": gettext_lazy("This month"),
+    "last_month": gettext_lazy("Last month"),
+    "last_7": gettext_lazy("Last 7 days"),
+    "last_30": gettext_lazy("Last 30 days"),
+    "last_90": gettext_lazy("Last 90 days"),
+    "custom": gettext_lazy("Custom range"),
+}
+
+# key, label, kind (money/count/ratio/rate), whether up is good
+METRICS = [
+    ("sales", pgettext_lazy("kpi", "Sales"), "money", True),
+    ("buyers", gettext_lazy("Paying customers"), "count", True),
+    ("sales_per_buyer", gettext_lazy("Sales per customer"), "money", True),
+    ("orders_per_buyer", gettext_lazy("Orders per customer"), "ratio", True),
+    ("order_value", gettext_lazy("Average order value"), "money", True),
+    ("items_per_order", gettext_lazy("Items per order"), "ratio", True),
+    ("items_per_buyer", gettext_lazy("Items per customer"), "ratio", True),
+    ("item_price", gettext_lazy("Average item price"), "money", True),
+    ("orders", gettext_lazy("Paid orders"), "count", True),
+    ("items", gettext_lazy("Items sold"), "count", True),
+    ("new_buyers", gettext_lazy("New customers"), "count", True),
+    ("returning_buyers", gettext_lazy("Returning customers"), "count", True),
+    ("repeat_buyers", gettext_lazy("Customers with 2+ orders"), "count", True),
+    ("repeat_rate", gettext_lazy("Repeat purchase rate"), "rate", True),
+    ("placed_orders", gettext_lazy("Orders placed"), "count", True),
+    ("unpaid_orders", gettext_lazy("Unpaid orders"), "count", False),
+    ("unpaid_amount", gettext_lazy("Unpaid amount"), "money", False),
+    ("unpaid_rate", gettext_lazy("Unpaid rate"), "rate", False),
+    ("refunds", gettext_lazy("Refunds"), "money", False),
+    ("refund_rate", gettext_lazy("Refund rate"), "rate", False),
+    ("net_sales", gettext_lazy("Net sales"), "money", True),
+    ("gross_profit", gettext_lazy("Gross profit"), "money", True),
+    ("gross_margin", gettext_lazy("Gross margin"), "rate", True),
+]
+METRIC = {key: (label, kind, up_good) for key, label, kind, up_good in METRICS}
+
+# The decomposition tree: (key, children); a node's value is the product of its
+# children's (buyers = new + returning is a sum).
+TREE = (
+    "sales",
+    [
+        ("buyers", [("new_buyers", []), ("returning_buyers", [])]),
+        (
+            "sales_per_buyer",
+            [
+                ("orders_per_buyer", []),
+                ("order_value", [("items_per_order", []), ("item_price", [])]),
+            ],
+        ),
+    ],
+)
+
+
+# Periods --------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Period:
+    start: datetime.date
+    end: datetime.date  # inclusive
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+    def previous(self) -> "Period":
+        end = self.start - datetime.timedelta(days=1)
+        return Period(end - datetime.timedelta(days=self.days - 1), end)
+
+    def bounds(self) -> tuple[datetime.datetime, datetime.datetime]:
+        """[start 00:00, the day after end 00:00) in the current time zone."""
+        tz = timezone.get_current_timezone()
+        start = datetime.datetime.combine(self.start, datetime.time(0), tzinfo=tz)
+        end = datetime.datetime.combine(
+            self.end + datetime.timedelta(days=1), datetime.time(0), tzinfo=tz
+        )
+        return start, end
+
+
+def _date(raw, field: str) -> datetime.date:
+    if isinstance(raw, datetime.date):
+        return raw
+    try:
+        return datetime.date.fromisoformat(str(raw).strip())
+    except ValueError as exc:
+        raise ValidationFailed({field: [_("Enter a date such as 2024-05-01.")]}) from exc
+
+
+def period_from(
+    *, preset: str = "", start=None, end=None, today: datetime.date | None = None
+) -> tuple[str, Period]:
+    """The period asked for: a preset, or a start and end (a custom range). Without
+    either, this month. Returns (preset, period)."""
+    today = today or timezone.localdate()
+    if not preset:
+        preset = "custom" if (start or end) else "this_month"
+    if preset not in PRESETS:
+        raise ValidationFailed({"period": [_("Unknown period.")]})
+    if preset == "this_month":
+        return preset, Period(today.replace(day=1), today)
+    if preset == "last_month":
+        last = today.replace(day=1) - datetime.timedelta(days=1)
+        return preset, Period(
+            last.replace(day=1), last.replace(day=calendar.monthrange(last.year, last.month)[1])
+        )
+    if preset.startswith("last_"):
+        days = int(preset.removeprefix("last_"))
+        return preset, Period(today - datetime.timedelta(days=days - 1), today)
+    errors: dict[str, list[str]] = {}
+    if not start:
+        errors["start"] = [_("This field is required.")]
+    if not end:
+        errors["end"] = [_("This field is required.")]
+    if errors:
+        raise ValidationFailed(errors)
+    first, last = _date(start, "start"), _date(end, "end")
+    if last < first:
+        raise ValidationFailed({"end": [_("The end must not be before the start.")]})
+    if (last - first).days + 1 > MAX_DAYS:
+        raise ValidationFailed(
+            {"end": [_("At most %(days)d days at a time.") % {"days": MAX_DAYS}]}
+        )
+    return preset, Period(first, last)
+
+
+def store_from(raw) -> Store | None:
+    if raw in (None, ""):
+        return None
+    try:
+        return Store.objects.get(pk=int(raw))
+    except (ValueError, TypeError, Store.DoesNotExist) as exc:
+        raise ValidationFailed({"store": [_("Unknown store.")]}) from exc
+
+
+# Figures --------------------------------------------------------------------------------
+
+
+def _orders(user, store: Store | None):
+    qs = visible_to(user, Order.objects.all(), prefix="customer__")
+    return qs.filter(store=store) if store is not None else qs
+
+
+def _refunded_cost():
+    lines = (
+        OrderItem.objects.filter(order=OuterRef("pk"), refunded_quantity__gt=0)
+        .values("order")
+        .annotate(c=Sum(F("refunded_quantity") * F("unit_cost"), output_field=MONEY))
+        .values("c")
+    )
+    return Coalesce(Subquery(lines, output_field=MONEY), Value(D(0)), output_field=MONEY)
+
+
+def _profit():
+    """Profit of one order as statistics count it (0 for orders that do not count)."""
+    kept = F("paid_amount") - F("refunded_amount") - F("cost_amount")
+    return Case(
+        When(status__in=("cancelled", "refunded"), then=Value(D(0))),
+        # Lines are refunded only with money: look at them only then.
+        When(refunded_amount__gt=0, then=kept + _refunded_cost()),
+        default=kept,
+        output_field=MONEY,
+    )
+
+
+def figures(*, user, store: Store | None, period: Period) -> dict:
+    """The raw figures (ints and Decimals) of one period."""
+    start, end = period.bounds()
+    base = _orders(user, store)
+    paid = base.filter(paid_at__gte=start, paid_at__lt=end)
+    zero = Value(D(0), output_field=MONEY)
+    row = paid.aggregate(
+        sales=Coalesce(Sum("paid_amount"), zero),
+        orders=Count("id"),
+        buyers=Count("customer_id", distinct=True),
+        items=Coalesce(Sum("item_count"), 0),
+        refunds=Coalesce(Sum("refunded_amount"), zero),
+        gross_profit=Coalesce(Sum(_profit(), output_field=MONEY), zero),
+    )
+    row["repeat_buyers"] = (
+        paid.values("customer_id").annotate(n=Count("id")).filter(n__gte=2).count()
+    )
+    earlier = Order.objects.filter(customer_id=OuterRef("customer_id"), paid_at__lt=start)
+    row["new_buyers"] = paid.filter(~Exists(earlier)).values("customer_id").distinct().count()
+    unpaid = Q(paid_at__isnull=True)
+    placed = base.filter(placed_at__gte=start, placed_at__lt=end).aggregate(
+        placed_orders=Count("id"),
+        unpaid_orders=Count("id", filter=unpaid),
+        unpaid_amount=Coalesce(
+            Sum(
+                F("goods_amount") - F("discount_amount") + F("shipping_amount"),
+                filter=unpaid,
+                output_field=MONEY,
+            ),
+            zero,
+        ),
+    )
+    row.update(placed)
+    for key in ("sales", "refunds", "gross_profit", "unpaid_amount"):
+        row[key] = D(row[key]).quantize(CENT)
+    return row
+
+
+def _ratio(a, b) -> Fraction | None:
+    return Fraction(a) / Fraction(b) if b else None
+
+
+def derive(raw: dict) -> dict[str, Fraction | int | D | None]:
+    """Every metric, exact: counts as int, money as Decimal, ratios as Fraction."""
+    out = dict(raw)
+    buyers, orders, items, sales = raw["buyers"], raw["orders"], raw["items"], raw["sales"]
+    out["returning_buyers"] = buyers - raw["new_buyers"]
+    out["sales_per_buyer"] = _ratio(sales, buyers)
+    out["orders_per_buyer"] = _ratio(orders, buyers)
+    out["order_value"] = _ratio(sales, orders)
+    out["items_per_order"] = _ratio(items, orders)
+    out["items_per_buyer"] = _ratio(items, buyers)
+    out["item_price"] = _ratio(sales, items)
+    out["repeat_rate"] = _ratio(raw["repeat_buyers"], buyers)
+    out["unpaid_rate"] = _ratio(raw["unpaid_orders"], raw["placed_orders"])
+    out["refund_rate"] = _ratio(raw["refunds"], sales)
+    out["net_sales"] = sales - raw["refunds"]
+    out["gross_margin"] = _ratio(raw["gross_profit"], out["net_sales"])
+    return out
+
+
+def decimal_of(value, places=PLACES) -> D | None:
+    """A Fraction as a Decimal rounded to ``places`` (20 decimals by default)."""
+    if value is None:
+        return None
+    if isinstance(value, Fraction):
+        with decimal.localcontext() as ctx:
+            ctx.prec = 60
+            return (D(value.numerator) / D(value.denominator)).quantize(places)
+    return D(value)
+
+
+def shown(key: str, value) -> D | int | None:
+    """The value as shown and exported: money to 0.01, ratios to 0.01, rates to 0.0001."""
+    if value is None:
+        return None
+    kind = METRIC[key][1]
+    if kind == "count":
+        return int(value)
+    if kind == "rate":
+        return decimal_of(value, D("0.0001"))
+    return decimal_of(value, CENT)
+
+
+def display(kind: str, value) -> str:
+    """A shown value as text: grouped digits, rates as percentages."""
+    if value is None:
+        return "—"
+    if kind == "count":
+        return number_format(value, 0, force_grouping=True)
+    if kind == "rate":
+        return number_format(value * 100, 1, force_grouping=True) + "%"
+    return number_format(value, 2, force_grouping=True)
+
+
+def _change(key: str, cur, prev) -> dict:
+    if cur is None or prev is None:
+        return {"delta": None, "pct": None, "trend": "none"}
+    delta = Fraction(cur) - Fraction(prev)
+    pct = (delta / Fraction(prev)) if prev else None
+    up_good = METRIC[key][2]
+    if delta == 0:
+        trend = "flat"
+    else:
+        trend = "good" if (delta > 0) == up_good else "bad"
+    kind = METRIC[key][1]
+    places = CENT if kind in ("money", "ratio") else D("0.0001") if kind == "rate" else D(1)
+    return {
+        "delta": int(delta) if kind == "count" else decimal_of(delta, places),
+        "pct": decimal_of(pct, D("0.0001")),
+        "trend": trend,
+        "up": delta > 0,
+    }
+
+
+@dataclasses.dataclass
+class Report:
+    period: Period
+    previous: Period
+    store: Store | None
+    preset: str
+    exact: dict  # metric → exact value (current period)
+    exact_previous: dict
+    trend: list[dict]
+
+    def rows(self) -> list[dict]:
+        out = []
+        for key, label, kind, _up in METRICS:
+            cur, prev = self.exact.get(key), self.exact_previous.get(key)
+            out.append(
+                {
+                    "key": key,
+                    "label": str(label),
+                    "kind": kind,
+                    "value": shown(key, cur),
+                    "previous": shown(key, prev),
+                    **_change(key, cur, prev),
+                }
+            )
+            row = out[-1]
+            row["display"] = display(kind, row["value"])
+            row["previous_display"] = display(kind, row["previous"])
+            row["pct_display"] = "" if row["pct"] is None else f"{row['pct'] * 100:+.1f}%"
+        return out
+
+    def tree(self) -> dict:
+        rows = {r["key"]: r for r in self.rows()}
+
+        def node(spec):
+            key, children = spec
+            # buyers = new + returning; every other node is the product of its children.
+            op = "+" if key == "buyers" else "×"
+            return {**rows[key], "op": op, "children": [node(c) for c in children]}
+
+        return node(TREE)
+
+    def as_dict(self) -> dict:
+        """JSON-ready (Decimals as strings): what the API returns."""
+
+        def s(v):
+            return None if v is None else (v if isinstance(v, int) else str(v))
+
+        rows = self.rows()
+        return {
+            "start": self.period.start.isoformat(),
+            "end": self.period.end.isoformat(),
+            "previous_start": self.previous.start.isoformat(),
+            "previous_end": self.previous.end.isoformat(),
+            "store": self.store.pk if self.store else None,
+            "current": {r["key"]: s(r["value"]) for r in rows},
+            "previous": {r["key"]: s(r["previous"]) for r in rows},
+            "change": {r["key"]: s(r["pct"]) for r in rows},
+            "trend": [
+                {
+                    "date": d["date"].isoformat(),
+                    "sales": str(d["sales"]),
+                    "orders": d["orders"],
+                    "buyers": d["buyers"],
+                }
+                for d in self.trend
+            ],
+        }
+
+
+def daily_trend(*, user, store: Store | None, period: Period) -> list[dict]:
+    """Sales, paid orders and paying customers per local day (every day of the period)."""
+    start, end = period.bounds()
+    tz = timezone.get_current_timezone()
+    rows = (
+        _orders(user, store)
+        .filter(paid_at__gte=start, paid_at__lt=end)
+        .annotate(day=TruncDate("paid_at", tzinfo=tz))
+        .values("day")
+        .annotate(
+            sales=Sum("paid_amount"),
+            orders=Count("id"),
+            buyers=Count("customer_id", distinct=True),
+        )
+        .order_by("day")
+    )
+    by_day = {r["day"]: r for r in rows}
+    out = []
+    for i in range(period.days):
+        day = period.start + datetime.timedelta(days=i)
+        r = by_day.get(day)
+        out.append(
+            {
+                "date": day,
+                "sales": D(r["sales"]).quantize(CENT) if r else D("0.00"),
+                "orders": r["orders"] if r else 0,
+                "buyers": r["buyers"] if r else 0,
+            }
+        )
+    return out
+
+
+def kpi_report(*, user, preset: str = "", start=None, end=None, store=None, today=None) -> Report:
+    """The KPIs of a period (preset or start/end) and store id (or all), with the
+    previous period of the same length."""
+    require(user, Action.VIEW)
+    preset, period = period_from(preset=preset, start=start, end=end, today=today)
+    store_obj = store if isinstance(store, Store) else store_from(store)
+    previous = period.previous()
+    return Report(
+        period=period,
+        previous=previous,
+        store=store_obj,
+        preset=preset,
+        exact=derive(figures(user=user, store=store_obj, period=period)),
+        exact_previous=derive(figures(user=user, store=store_obj, period=previous)),
+        trend=daily_trend(user=user, store=store_obj, period=period),
+    )
+
+
+# Export ---------------------------------------------------------------------------------
+
+
+def report_tables(report: Report) -> list[Table]:
+    """The numbers of the page: the KPI table and the daily sales behind the chart."""
+    metrics = Table(
+        name="kpi",
+        title=_("KPIs"),
+        headers=[
+            _("Metric"),
+            _("Current"),
+            _("Previous"),
+            pgettext("kpi", "Change"),
+            pgettext("kpi", "Change %"),
+        ],
+    )
+    for r in report.rows():
+        pct = r["pct"]
+        metrics.rows.append(
+            [
+                r["label"],
+                r["value"],
+                r["previous"],
+                r["delta"],
+                None if pct is None else (pct * 100).quantize(D("0.01")),
+            ]
+        )
+    daily = Table(
+        name="kpi_daily",
+        title=_("Daily sales"),
+        headers=[_("Date"), pgettext("kpi", "Sales"), _("Paid orders"), _("Paying customers")],
+    )
+    daily.rows = [
+        [d["date"].isoformat(), d["sales"], d["orders"], d["buyers"]] for d in report.trend
+    ]
+    return [metrics, daily]
