@@ -46,10 +46,12 @@ lint:
 fmt:
 	$(BIN)/ruff check --fix . ; $(BIN)/ruff format .
 
-## Benchmarks at scale (1M customers); figures go to docs/benchmarks.md.
+## Benchmarks at scale (1M customers, then 5M orders); figures go to docs/benchmarks.md.
 bench: install-dev
 	$(BIN)/python -m bench.run --db sqlite
 	$(BIN)/python -m bench.run --db postgres
+	$(BIN)/python -m bench.run_commerce --db sqlite
+	$(BIN)/python -m bench.run_commerce --db postgres
 
 messages:
 	cd guanxi && ../$(BIN)/django-admin makemessages -l zh_Hans -l en --no-obsolete && ../$(BIN)/django-admin compilemessages

@@ -58,7 +58,13 @@ def _fit(fit) -> dict | None:
         "calibration_end": fit.calibration_end.isoformat(),
         "customers": fit.customers,
         "seconds": fit.seconds,
-        "bgnbd": {"r": fit.r, "alpha": fit.alpha, "a": fit.a, "b": fit.b, "loglik": fit.bgnbd_loglik},
+        "bgnbd": {
+            "r": fit.r,
+            "alpha": fit.alpha,
+            "a": fit.a,
+            "b": fit.b,
+            "loglik": fit.bgnbd_loglik,
+        },
         "gamma_gamma": {"p": fit.p, "q": fit.q, "gamma": fit.gamma, "loglik": fit.gg_loglik},
     }
 

@@ -573,15 +573,22 @@ def clv_summary(*, user) -> dict:
 
 
 def _nice_width(value: float) -> Decimal:
-    """The smallest of 1, 2, 2.5, 5 × 10^k at least ``value`` (bin widths people read)."""
+    """The smallest of 1, 2, 2.5, 5 × 10^k at least ``value`` (bin widths people read),
+    as a plain Decimal (20, not 2E+1)."""
     if value <= 0:
         return Decimal(1)
     exponent = math.floor(math.log10(value))
     for step in (1, 2, 2.5, 5, 10):
-        width = Decimal(str(step)) * Decimal(10) ** exponent
-        if width >= Decimal(str(value)):
-            return width.normalize() if width >= 1 else width
-    return Decimal(10) ** (exponent + 1)  # pragma: no cover
+        width = step * 10.0**exponent
+        if width >= value * (1 - 1e-12):
+            return plain_decimal(Decimal(f"{width:.6g}"))
+    return plain_decimal(Decimal(10) ** (exponent + 1))  # pragma: no cover
+
+
+def plain_decimal(value: Decimal) -> Decimal:
+    """``value`` without trailing zeros or an exponent: 20, 2.5, 0.25."""
+    text = format(value.normalize(), "f")
+    return Decimal(text)
 
 
 def clv_distribution(*, user, bins: int = HISTOGRAM_BINS) -> list[dict]:
@@ -608,8 +615,8 @@ def clv_distribution(*, user, bins: int = HISTOGRAM_BINS) -> list[dict]:
         row = found.get(i, {"customers": 0, "total": Decimal("0.00")})
         out.append(
             {
-                "low": width * i,
-                "high": width * (i + 1) if i < bins else None,
+                "low": plain_decimal(width * i),
+                "high": plain_decimal(width * (i + 1)) if i < bins else None,
                 "customers": row["customers"],
                 "total_clv": row["total"] or Decimal("0.00"),
             }
@@ -691,7 +698,12 @@ def report_tables(*, user, only: str | None = None, high_potential_rows: int = 1
                     _("Total predicted CLV"),
                 ],
                 rows=[
-                    [b["low"], "" if b["high"] is None else b["high"], b["customers"], b["total_clv"]]
+                    [
+                        b["low"],
+                        "" if b["high"] is None else b["high"],
+                        b["customers"],
+                        b["total_clv"],
+                    ]
                     for b in clv_distribution(user=user)
                 ],
             )

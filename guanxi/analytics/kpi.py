@@ -23,7 +23,10 @@ chosen. "Paid in the period" means ``paid_at`` falls in it.
   exactly; each is shown rounded (money to 0.01) and carried as a Decimal with 20
   places, so ``(customers × 客单价).quantize(0.01) == sales`` holds in Decimal too.
 * **New customers** 新客: paying customers with no paid order before the period (in any
-  store: new to the business); **returning** 老客 = paying − new.
+  store: new to the business), i.e. whose ``CustomerStats.first_paid_at`` (first payment
+  of any of their orders, kept by the statistics consumer) falls in the period;
+  **returning** 老客 = paying − new. (So this figure follows the consumer, which runs
+  right after each ingestion.)
 * **Repeat purchase rate** 复购率 = customers with ≥ 2 paid orders in the period /
   paying customers.
 * **Unpaid orders** 拍下未付款: orders placed in the period and not paid (now): count,
@@ -61,6 +64,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
 
 from guanxi.accounts.roles import Action, require
+from guanxi.analytics.models import CustomerStats
 from guanxi.analytics.reports import Table
 from guanxi.commerce.models import Order, OrderItem, Store
 from guanxi.core.errors import ValidationFailed
@@ -237,41 +241,135 @@ def _profit():
     )
 
 
+def figures_for(*, user, store: Store | None, periods: list[Period]) -> list[dict]:
+    """The raw figures (ints and Decimals) of each period, plus its days (``_days``).
+
+    A few scans over all the periods together rather than a query per figure: the
+    additive figures per local day of payment, the buyers per customer, the unpaid
+    orders by time of placing, and the new customers from CustomerStats.first_paid_at
+    (the first payment of the customer's orders, kept by the statistics consumer)."""
+    tz = timezone.get_current_timezone()
+    spans = [p.bounds() for p in periods]
+    lo, hi = min(s for s, _ in spans), max(e for _, e in spans)
+    base = _orders(user, store)
+    paid = base.filter(paid_at__gte=lo, paid_at__lt=hi)
+    zero = Value(D(0), output_field=MONEY)
+    in_period = [Q(paid_at__gte=s, paid_at__lt=e) for s, e in spans]
+
+    # 1. Additive figures per day (the days give the trend and sum to the periods).
+    days = (
+        paid.annotate(day=TruncDate("paid_at", tzinfo=tz))
+        .values("day")
+        .annotate(
+            sales=Coalesce(Sum("paid_amount"), zero),
+            orders=Count("id"),
+            buyers=Count("customer_id", distinct=True),
+            items=Coalesce(Sum("item_count"), 0),
+            refunds=Coalesce(Sum("refunded_amount"), zero),
+            gross_profit=Coalesce(Sum(_profit(), output_field=MONEY), zero),
+        )
+        .order_by("day")
+    )
+    by_day = {r["day"]: r for r in days}
+
+    # 2. Paying and repeat customers: orders per customer in each period.
+    per_customer = paid.values("customer_id").annotate(
+        **{f"n{i}": Count("id", filter=q) for i, q in enumerate(in_period)}
+    )
+    buyers = per_customer.aggregate(
+        **{
+            f"buyers{i}": Count("customer_id", filter=Q(**{f"n{i}__gt": 0}))
+            for i in range(len(spans))
+        },
+        **{
+            f"repeat{i}": Count("customer_id", filter=Q(**{f"n{i}__gte": 2}))
+            for i in range(len(spans))
+        },
+    )
+
+    # 3. Orders placed, and those not paid.
+    unpaid = Q(paid_at__isnull=True)
+    placed = base.filter(placed_at__gte=lo, placed_at__lt=hi).aggregate(
+        **{
+            f"{name}{i}": agg
+            for i, (s, e) in enumerate(spans)
+            for name, agg in (
+                ("placed", Count("id", filter=Q(placed_at__gte=s, placed_at__lt=e))),
+                ("unpaid", Count("id", filter=Q(placed_at__gte=s, placed_at__lt=e) & unpaid)),
+                (
+                    "unpaid_amount",
+                    Sum(
+                        F("goods_amount") - F("discount_amount") + F("shipping_amount"),
+                        filter=Q(placed_at__gte=s, placed_at__lt=e) & unpaid,
+                        output_field=MONEY,
+                    ),
+                ),
+            )
+        }
+    )
+
+    out = []
+    for i, (period, (s, e)) in enumerate(zip(periods, spans, strict=True)):
+        row = {
+            "sales": D(0),
+            "orders": 0,
+            "buyers": buyers[f"buyers{i}"],
+            "items": 0,
+            "refunds": D(0),
+            "gross_profit": D(0),
+            "repeat_buyers": buyers[f"repeat{i}"],
+            "new_buyers": _new_buyers(user=user, store=store, start=s, end=e),
+            "placed_orders": placed[f"placed{i}"],
+            "unpaid_orders": placed[f"unpaid{i}"],
+            "unpaid_amount": D(placed[f"unpaid_amount{i}"] or 0).quantize(CENT),
+        }
+        trend = []
+        for n in range(period.days):
+            day = period.start + datetime.timedelta(days=n)
+            d = by_day.get(day)
+            if d:
+                for key in ("sales", "orders", "items", "refunds", "gross_profit"):
+                    row[key] += d[key]
+            trend.append(
+                {
+                    "date": day,
+                    "sales": D(d["sales"]).quantize(CENT) if d else D("0.00"),
+                    "orders": d["orders"] if d else 0,
+                    "buyers": d["buyers"] if d else 0,
+                }
+            )
+        for key in ("sales", "refunds", "gross_profit"):
+            row[key] = D(row[key]).quantize(CENT)
+        row["_days"] = trend
+        out.append(row)
+    return out
+
+
+def _new_buyers(*, user, store: Store | None, start, end) -> int:
+    """Paying customers whose first payment ever falls in [start, end)."""
+    qs = visible_to(
+        user,
+        CustomerStats.objects.filter(first_paid_at__gte=start, first_paid_at__lt=end),
+        prefix="customer__",
+    )
+    if store is not None:
+        qs = qs.filter(
+            Exists(
+                Order.objects.filter(
+                    customer_id=OuterRef("customer_id"),
+                    store=store,
+                    paid_at__gte=start,
+                    paid_at__lt=end,
+                )
+            )
+        )
+    return qs.count()
+
+
 def figures(*, user, store: Store | None, period: Period) -> dict:
     """The raw figures (ints and Decimals) of one period."""
-    start, end = period.bounds()
-    base = _orders(user, store)
-    paid = base.filter(paid_at__gte=start, paid_at__lt=end)
-    zero = Value(D(0), output_field=MONEY)
-    row = paid.aggregate(
-        sales=Coalesce(Sum("paid_amount"), zero),
-        orders=Count("id"),
-        buyers=Count("customer_id", distinct=True),
-        items=Coalesce(Sum("item_count"), 0),
-        refunds=Coalesce(Sum("refunded_amount"), zero),
-        gross_profit=Coalesce(Sum(_profit(), output_field=MONEY), zero),
-    )
-    row["repeat_buyers"] = (
-        paid.values("customer_id").annotate(n=Count("id")).filter(n__gte=2).count()
-    )
-    earlier = Order.objects.filter(customer_id=OuterRef("customer_id"), paid_at__lt=start)
-    row["new_buyers"] = paid.filter(~Exists(earlier)).values("customer_id").distinct().count()
-    unpaid = Q(paid_at__isnull=True)
-    placed = base.filter(placed_at__gte=start, placed_at__lt=end).aggregate(
-        placed_orders=Count("id"),
-        unpaid_orders=Count("id", filter=unpaid),
-        unpaid_amount=Coalesce(
-            Sum(
-                F("goods_amount") - F("discount_amount") + F("shipping_amount"),
-                filter=unpaid,
-                output_field=MONEY,
-            ),
-            zero,
-        ),
-    )
-    row.update(placed)
-    for key in ("sales", "refunds", "gross_profit", "unpaid_amount"):
-        row[key] = D(row[key]).quantize(CENT)
+    row = figures_for(user=user, store=store, periods=[period])[0]
+    row.pop("_days")
     return row
 
 
@@ -421,38 +519,6 @@ class Report:
         }
 
 
-def daily_trend(*, user, store: Store | None, period: Period) -> list[dict]:
-    """Sales, paid orders and paying customers per local day (every day of the period)."""
-    start, end = period.bounds()
-    tz = timezone.get_current_timezone()
-    rows = (
-        _orders(user, store)
-        .filter(paid_at__gte=start, paid_at__lt=end)
-        .annotate(day=TruncDate("paid_at", tzinfo=tz))
-        .values("day")
-        .annotate(
-            sales=Sum("paid_amount"),
-            orders=Count("id"),
-            buyers=Count("customer_id", distinct=True),
-        )
-        .order_by("day")
-    )
-    by_day = {r["day"]: r for r in rows}
-    out = []
-    for i in range(period.days):
-        day = period.start + datetime.timedelta(days=i)
-        r = by_day.get(day)
-        out.append(
-            {
-                "date": day,
-                "sales": D(r["sales"]).quantize(CENT) if r else D("0.00"),
-                "orders": r["orders"] if r else 0,
-                "buyers": r["buyers"] if r else 0,
-            }
-        )
-    return out
-
-
 def kpi_report(*, user, preset: str = "", start=None, end=None, store=None, today=None) -> Report:
     """The KPIs of a period (preset or start/end) and store id (or all), with the
     previous period of the same length."""
@@ -460,14 +526,17 @@ def kpi_report(*, user, preset: str = "", start=None, end=None, store=None, toda
     preset, period = period_from(preset=preset, start=start, end=end, today=today)
     store_obj = store if isinstance(store, Store) else store_from(store)
     previous = period.previous()
+    current, before = figures_for(user=user, store=store_obj, periods=[period, previous])
+    trend = current.pop("_days")
+    before.pop("_days")
     return Report(
         period=period,
         previous=previous,
         store=store_obj,
         preset=preset,
-        exact=derive(figures(user=user, store=store_obj, period=period)),
-        exact_previous=derive(figures(user=user, store=store_obj, period=previous)),
-        trend=daily_trend(user=user, store=store_obj, period=period),
+        exact=derive(current),
+        exact_previous=derive(before),
+        trend=trend,
     )
 
 

@@ -20,6 +20,9 @@ class CustomerStats(models.Model):
     profit = models.DecimalField(_("gross profit"), **MONEY)
     first_order_at = models.DateTimeField(_("first order"), null=True, blank=True)
     last_order_at = models.DateTimeField(_("last order"), null=True, blank=True, db_index=True)
+    # The first payment of any of its orders, even one refunded later: a customer is new
+    # in the KPI period that holds it.
+    first_paid_at = models.DateTimeField(_("first paid"), null=True, blank=True, db_index=True)
     # RFM (scores 1–5; 0 = no orders) and CLV, written by their analyses.
     r_score = models.PositiveSmallIntegerField(default=0)
     f_score = models.PositiveSmallIntegerField(default=0)

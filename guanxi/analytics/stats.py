@@ -167,17 +167,23 @@ def apply_order(order_id: int) -> bool:
         return False
     old = _ledger_values(OrderContribution.objects.filter(order_id=order_id).first())
     new = contribution(order)
-    if old == new:
-        return False
-    if new is None:
-        OrderContribution.objects.filter(order_id=order_id).delete()
-    else:
-        OrderContribution.objects.update_or_create(order_id=order_id, defaults=new)
-    if old is not None:
-        _add(old["customer_id"], old, -1)
-    if new is not None:
-        _add(new["customer_id"], new, +1)
-    return True
+    changed = old != new
+    if changed:
+        if new is None:
+            OrderContribution.objects.filter(order_id=order_id).delete()
+        else:
+            OrderContribution.objects.update_or_create(order_id=order_id, defaults=new)
+        if old is not None:
+            _add(old["customer_id"], old, -1)
+        if new is not None:
+            _add(new["customer_id"], new, +1)
+    if order.paid_at is not None:
+        stats = _stats_row(order.customer_id)
+        if stats.first_paid_at is None or order.paid_at < stats.first_paid_at:
+            stats.first_paid_at = order.paid_at
+            stats.save(update_fields=["first_paid_at"])
+            changed = True
+    return changed
 
 
 def handle_event(event: BusinessEvent) -> None:
@@ -256,34 +262,40 @@ def _refresh(cond: str, params: list) -> None:
             """,
             [*params, *params, *NOT_COUNTED],
         )
+        # Every customer with a paid order: the counted ones' sums, and the first payment.
         cursor.execute(
             f"""
             INSERT INTO {t["stats"]}
                 (customer_id, orders, items, revenue, profit, first_order_at, last_order_at,
-                 r_score, f_score, m_score, rfm_segment, updated_at)
-            SELECT customer_id, COUNT(*), SUM(items), SUM(revenue), SUM(profit),
-                   MIN(ordered_at), MAX(ordered_at), 0, 0, 0, '', %s
-            FROM {t["ledger"]}
-            WHERE {where("customer_id")}
-            GROUP BY customer_id
+                 first_paid_at, r_score, f_score, m_score, rfm_segment, updated_at)
+            SELECT o.customer_id, COUNT(l.order_id), COALESCE(SUM(l.items), 0),
+                   COALESCE(SUM(l.revenue), 0), COALESCE(SUM(l.profit), 0),
+                   MIN(l.ordered_at), MAX(l.ordered_at), MIN(o.paid_at), 0, 0, 0, '', %s
+            FROM {t["orders"]} o
+            LEFT JOIN {t["ledger"]} l ON l.order_id = o.id
+            WHERE {where("o.customer_id")} AND o.paid_at IS NOT NULL
+            GROUP BY o.customer_id
             ON CONFLICT (customer_id) DO UPDATE SET
                 orders = excluded.orders, items = excluded.items,
                 revenue = excluded.revenue, profit = excluded.profit,
                 first_order_at = excluded.first_order_at,
-                last_order_at = excluded.last_order_at, updated_at = excluded.updated_at
+                last_order_at = excluded.last_order_at,
+                first_paid_at = excluded.first_paid_at, updated_at = excluded.updated_at
             """,
             [now, *params],
         )
-        # Customers left without a counted order.
+        # Customers left without a paid order.
         cursor.execute(
             f"""
             UPDATE {t["stats"]} SET orders = 0, items = 0, revenue = 0, profit = 0,
-                   first_order_at = NULL, last_order_at = NULL, updated_at = %s
+                   first_order_at = NULL, last_order_at = NULL, first_paid_at = NULL,
+                   updated_at = %s
             WHERE {where("customer_id")}
               AND (orders <> 0 OR items <> 0 OR revenue <> 0 OR profit <> 0
-                   OR last_order_at IS NOT NULL)
-              AND NOT EXISTS (SELECT 1 FROM {t["ledger"]} l
-                              WHERE l.customer_id = {t["stats"]}.customer_id)
+                   OR last_order_at IS NOT NULL OR first_paid_at IS NOT NULL)
+              AND NOT EXISTS (SELECT 1 FROM {t["orders"]} o
+                              WHERE o.customer_id = {t["stats"]}.customer_id
+                                AND o.paid_at IS NOT NULL)
             """,
             [now, *params],
         )
@@ -340,6 +352,7 @@ def customer_stats(customer, *, now: datetime.datetime | None = None) -> dict:
         "average_order_value": aov,
         "first_order_at": row.first_order_at,
         "last_order_at": row.last_order_at,
+        "first_paid_at": row.first_paid_at,
         "days_since_last_order": days,
         "r_score": row.r_score,
         "f_score": row.f_score,
@@ -358,13 +371,24 @@ def totals_from_orders(customer_ids: Iterable[int] | None = None) -> dict[int, d
         qs = qs.filter(customer_id__in=list(customer_ids))
     out: dict[int, dict] = {}
     for order in qs.iterator():
-        part = contribution(order)
-        if part is None:
+        if order.paid_at is None:
             continue
         row = out.setdefault(
             order.customer_id,
-            {"orders": 0, "items": 0, "revenue": ZERO, "profit": ZERO, "first": None, "last": None},
+            {
+                "orders": 0,
+                "items": 0,
+                "revenue": ZERO,
+                "profit": ZERO,
+                "first": None,
+                "last": None,
+                "first_paid": None,
+            },
         )
+        row["first_paid"] = min(filter(None, [row["first_paid"], order.paid_at]))
+        part = contribution(order)
+        if part is None:
+            continue
         row["orders"] += 1
         row["items"] += part["items"]
         row["revenue"] += part["revenue"]

@@ -57,7 +57,7 @@ def clv_page(request):
         distribution=distribution,
         chart=[
             {
-                "label": f"{b['low']:g}–{b['high']:g}" if b["high"] is not None else f"≥ {b['low']:g}",
+                "label": f"{b['low']}–{b['high']}" if b["high"] is not None else f"≥ {b['low']}",
                 "n": b["customers"],
             }
             for b in distribution

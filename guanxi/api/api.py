@@ -85,6 +85,7 @@ def _mount():
     from guanxi.accounts.api import router as accounts_router
     from guanxi.analytics.api import router as analytics_router
     from guanxi.analytics.api_analysis import router as analysis_router
+    from guanxi.analytics.api_clv import router as clv_router  # CLV (clv helper)
     from guanxi.commerce.api import router as commerce_router
     from guanxi.customers.api import router as customers_router
     from guanxi.customers.api_dedup import router as dedup_router
@@ -98,7 +99,6 @@ def _mount():
     api.add_router("/", commerce_router)
     api.add_router("/", analytics_router)
     api.add_router("/", analysis_router)
-    from guanxi.analytics.api_clv import router as clv_router  # CLV (clv helper)
     api.add_router("/", clv_router)  # CLV (clv helper)
 
 

@@ -103,16 +103,25 @@ def _special_use(domain: str) -> bool:
     return domain in names or domain.endswith(_special_suffixes)
 
 
+def _plain_email(text: str) -> str | None:
+    """The normal form of a plain ASCII address, or None to ask email_validator."""
+    if _PLAIN_EMAIL.fullmatch(text) is None or len(text) > 254:
+        return None
+    lowered = text.lower()
+    at = lowered.index("@")
+    domain = lowered[at + 1 :]
+    if at > 64 or "--" in domain or _special_use(domain):
+        return None
+    return lowered
+
+
 def normalize_email(raw: str) -> str:
     text = (raw or "").strip()
     if not text:
         return ""
-    if _PLAIN_EMAIL.fullmatch(text) is not None and len(text) <= 254:
-        lowered = text.lower()
-        at = lowered.index("@")
-        domain = lowered[at + 1 :]
-        if at <= 64 and "--" not in domain and not _special_use(domain):
-            return lowered
+    plain = _plain_email(text)
+    if plain is not None:
+        return plain
     try:
         result = validate_email(text, check_deliverability=False)
     except EmailNotValidError as exc:

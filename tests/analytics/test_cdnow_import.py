@@ -40,7 +40,13 @@ def cdnow_as_order_file() -> bytes:
     writer = csv.writer(out)
     writer.writerow(["Order ID", "Buyer ID", "Placed at", "Paid at", "Quantity", "Paid amount"])
     for line, (customer, day, amount, quantity) in enumerate(
-        zip(ids.tolist(), dates.astype(str).tolist(), amounts.tolist(), quantities.tolist(), strict=True),
+        zip(
+            ids.tolist(),
+            dates.astype(str).tolist(),
+            amounts.tolist(),
+            quantities.tolist(),
+            strict=True,
+        ),
         start=1,
     ):
         at = f"{day}T12:00:00+08:00"

@@ -30,9 +30,7 @@ EXPORT = reverse("analytics:clv_export")
 
 
 def local(day: str, hour: int = 12, minute: int = 0) -> datetime.datetime:
-    return datetime.datetime.fromisoformat(day).replace(
-        hour=hour, minute=minute, tzinfo=SHANGHAI
-    )
+    return datetime.datetime.fromisoformat(day).replace(hour=hour, minute=minute, tzinfo=SHANGHAI)
 
 
 def end_of(day: str) -> datetime.datetime:
@@ -89,8 +87,7 @@ def simulated_orders(n: int, *, seed: int, start="2023-01-01", days=365):
 def shop_with_history(store, owners, *, n=240, seed=3):
     """``n`` customers owned in turn by ``owners``, with simulated paid orders in 2023."""
     customers = [
-        Customer(name=f"Customer {i}", owner=owners[i % len(owners)], team=None)
-        for i in range(n)
+        Customer(name=f"Customer {i}", owner=owners[i % len(owners)], team=None) for i in range(n)
     ]
     for c in customers:
         c.team = c.owner.team if c.owner else None
@@ -354,9 +351,18 @@ def test_summary_and_distribution_cover_only_visible_customers(fitted, alice, ad
 
 
 def test_histogram_bins_have_round_widths():
-    assert [
-        clv_service._nice_width(v) for v in (0, 0.3, 1, 1.2, 2.2, 4, 7, 12, 260, 999)
-    ] == [D(1), D("0.5"), D(1), D(2), D("2.5"), D(5), D(10), D(20), D(500), D(1000)]
+    assert [clv_service._nice_width(v) for v in (0, 0.3, 1, 1.2, 2.2, 4, 7, 12, 260, 999)] == [
+        D(1),
+        D("0.5"),
+        D(1),
+        D(2),
+        D("2.5"),
+        D(5),
+        D(10),
+        D(20),
+        D(500),
+        D(1000),
+    ]
 
 
 # --------------------------------------------------------------------------- page
@@ -536,6 +542,22 @@ def test_the_task_reports_too_little_history_instead_of_failing(db_tasks, manage
     assert ClvFit.objects.count() == 0
 
 
+def test_the_refit_command_fits_up_to_the_end_of_the_given_day(store, alice, capsys):
+    shop_with_history(store, [alice], n=60)
+    call_command("refit_clv", as_of="2023-12-31", margin=0.5)
+    fit = ClvFit.objects.get()
+    assert fit.calibration_end == AS_OF
+    assert "CLV refitted on 60 customers" in capsys.readouterr().out
+
+
+def test_the_refit_command_explains_too_little_history(db):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="Not enough purchase history"):
+        call_command("refit_clv")
+    assert ClvFit.objects.count() == 0
+
+
 # --------------------------------------------------------------------------- benchmark
 
 
@@ -611,18 +633,17 @@ def benchmark(n: int) -> dict:
         _insert(
             Order,
             ["external_id", "customer_id", "paid_amount", "placed_at", "paid_at"],
-            (
-                (f"B{k}", offset + int(customer_of[k]), amounts[k], placed[k], paid[k])
-                for k in part
-            ),
+            ((f"B{k}", offset + int(customer_of[k]), amounts[k], placed[k], paid[k]) for k in part),
             fixed={"store": store.pk, "status": "paid"},
         )
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(f"ANALYZE {Order._meta.db_table}")
     generated = time.perf_counter() - started
-    print(f"\n{n} customers, {len(day)} orders on {len(owner_of)} purchase days, made in "
-          f"{generated:.0f} s")
+    print(
+        f"\n{n} customers, {len(day)} orders on {len(owner_of)} purchase days, made in "
+        f"{generated:.0f} s"
+    )
 
     as_of = datetime.datetime(2024, 12, 30, 23, 59, tzinfo=SHANGHAI)
     results = {}

@@ -95,6 +95,7 @@ def stats_table() -> dict[int, tuple]:
             row.profit,
             row.first_order_at,
             row.last_order_at,
+            row.first_paid_at,
         )
     return rows
 
@@ -106,9 +107,17 @@ def expected_table() -> dict[int, tuple]:
     for customer_id in Customer.objects.values_list("pk", flat=True):
         t = totals.get(customer_id)
         out[customer_id] = (
-            (t["orders"], t["items"], t["revenue"], t["profit"], t["first"], t["last"])
+            (
+                t["orders"],
+                t["items"],
+                t["revenue"],
+                t["profit"],
+                t["first"],
+                t["last"],
+                t["first_paid"],
+            )
             if t
-            else (0, 0, D("0"), D("0"), None, None)
+            else (0, 0, D("0"), D("0"), None, None, None)
         )
     return out
 
