@@ -31,9 +31,23 @@ def emit(
     )
 
 
+# How far below the newest handled event an event may still be waiting: events commit in
+# roughly, not exactly, id order (a long transaction may commit an older id later), and a
+# handler that failed is retried. Looking only this far back keeps the anti-join small
+# when the event table holds millions of rows.
+LOOKBACK_IDS = 100_000
+
+
 def pending(consumer: str, names: Iterable[str] | None = None, *, limit: int = 500):
-    done = ProcessedEvent.objects.filter(consumer=consumer).values("event_id")
-    qs = BusinessEvent.objects.exclude(pk__in=done).order_by("id")
+    newest = (
+        ProcessedEvent.objects.filter(consumer=consumer)
+        .order_by("-event_id")
+        .values_list("event_id", flat=True)
+        .first()
+    )
+    floor = max(0, (newest or 0) - LOOKBACK_IDS)
+    done = ProcessedEvent.objects.filter(consumer=consumer, event_id__gt=floor).values("event_id")
+    qs = BusinessEvent.objects.filter(id__gt=floor).exclude(pk__in=done).order_by("id")
     if names is not None:
         qs = qs.filter(name__in=list(names))
     return qs[:limit]

@@ -109,3 +109,20 @@ class TestConsume:
         assert events.consume("stats", lambda e: seen.append(e.pk), limit=2) == 2
         assert events.consume("stats", lambda e: seen.append(e.pk), limit=2) == 1
         assert seen == [e.pk for e in three_events]
+
+
+@pytest.mark.django_db
+def test_pending_looks_back_only_a_bounded_number_of_ids(monkeypatch):
+    stuck, *others = [events.emit("test.thing") for _ in range(5)]
+
+    def handler(event):
+        if event.pk == stuck.pk:
+            raise RuntimeError("fails until fixed")
+
+    with pytest.raises(RuntimeError):
+        events.consume("gappy", handler)
+    ProcessedEvent.objects.bulk_create([ProcessedEvent(consumer="gappy", event=e) for e in others])
+    assert [e.pk for e in events.pending("gappy")] == [stuck.pk]
+    monkeypatch.setattr(events, "LOOKBACK_IDS", 2)
+    # Far enough below the newest handled event, a stuck event is no longer scanned.
+    assert [e.pk for e in events.pending("gappy")] == []
