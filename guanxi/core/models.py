@@ -8,7 +8,9 @@ from django.utils.translation import gettext_lazy as _
 
 
 class TimeStampedModel(models.Model):
-    created_at = models.DateTimeField(_("created at"), default=timezone.now, db_index=True)
+    # No single-column index: each model indexes created_at together with what it is
+    # listed by (every extra index slows bulk imports down).
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
 
     class Meta:
@@ -25,6 +27,7 @@ class OwnedModel(TimeStampedModel):
         related_name="+",
         null=True,
         blank=True,
+        db_index=False,  # served by the (owner, created_at) and (owner, name) indexes
     )
     team = models.ForeignKey(
         "accounts.Team",
@@ -33,6 +36,7 @@ class OwnedModel(TimeStampedModel):
         related_name="+",
         null=True,
         blank=True,
+        db_index=False,  # served by the (team, created_at) index
     )
 
     class Meta:

@@ -111,7 +111,12 @@ class Customer(OwnedModel):
     external_id = models.CharField(_("external id"), max_length=100, null=True, blank=True)
     custom = models.JSONField(_("custom fields"), default=dict, blank=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,  # never listed by; an index would only slow writes
     )
 
     class Meta:
