@@ -238,7 +238,7 @@ def _customers(connection) -> tuple[np.ndarray, list[str], np.ndarray, list[str]
             )
         else:
             cur.execute(
-                "SELECT id, stage, CAST(EXTRACT(EPOCH FROM created_at) AS BIGINT), gender "
+                "SELECT id, stage, CAST(FLOOR(EXTRACT(EPOCH FROM created_at)) AS BIGINT), gender "
                 "FROM customers_customer ORDER BY id"
             )
         rows = cur.fetchall()

@@ -8,18 +8,23 @@ The rules, per customer with orders, governed by the store of their last order:
 
 Only customers in the stages customer / VIP move to dormant, and customer / VIP /
 dormant to lost; leads and prospects are left alone, and nobody is moved back (a new
-order reactivates a customer in the order services). The selection is one query; each
-change then goes through ``customer_stage_set_by_system`` (audited with no actor and a
-note, emits ``customer.stage_changed``) in batches.
+order reactivates a customer in the order services).
+
+Set-based, for a million customers: one query on the statistics (indexed
+``last_order_at``) finds the ids that may cross some store's line; then, per batch of a
+few thousand, one query reads their stage, last order, P(alive) and the store of the
+last purchase, the rules are applied here, and ``customers_stage_set_by_system_bulk``
+moves them in one transaction (audited with no actor and a note, one
+``customer.stage_changed`` each — as ``customer_stage_set_by_system`` does for one).
 """
 
 from __future__ import annotations
 
 import datetime
 import time
+from collections.abc import Iterator
 
-from django.db import transaction
-from django.db.models import Case, CharField, Count, OuterRef, Q, Subquery, Value, When
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -36,53 +41,105 @@ from guanxi.customers.selectors import customers_visible
 Stage = Customer.Stage
 TO_DORMANT_FROM = (Stage.CUSTOMER, Stage.VIP)
 TO_LOST_FROM = (Stage.CUSTOMER, Stage.VIP, Stage.DORMANT)
-BATCH = 500
+ALLOWED_FROM = {Stage.DORMANT: set(TO_DORMANT_FROM), Stage.LOST: set(TO_LOST_FROM)}
+BATCH = 5000
 
 
-def churn_candidates(*, as_of: datetime.datetime | None = None):
-    """[(customer id, target stage, store id, last order, p_alive)] of the customers the
-    rules move now."""
-    as_of = as_of or timezone.now()
-    stores = list(Store.objects.all())
+def _may_cross(stores: list[Store], as_of: datetime.datetime) -> Q:
+    """Customers who may cross some store's line, from their statistics alone (a
+    superset of the movers; which store governs is decided per batch)."""
+    days = datetime.timedelta
+    # Customer / VIP: older than the shortest dormant (or lost) limit, or a P(alive)
+    # below the highest threshold. Dormant: older than the shortest lost limit.
+    dormant_before = as_of - days(
+        days=min(min(s.dormant_after_days, s.lost_after_days) for s in stores)
+    )
+    lost_before = as_of - days(days=min(s.lost_after_days for s in stores))
+    highest_p = max(s.p_alive_threshold for s in stores)
+    return Q(stats__orders__gt=0) & (
+        Q(stage__in=TO_DORMANT_FROM)
+        & (Q(stats__last_order_at__lt=dormant_before) | Q(stats__p_alive__lt=highest_p))
+        | Q(stage=Stage.DORMANT, stats__last_order_at__lt=lost_before)
+    )
+
+
+def _rules(stores: dict[int, Store], as_of: datetime.datetime):
+    """target(stage, store id, last order, p_alive) → the stage the rules move a
+    customer to now, or "" — compared as the SQL would (a missing value crosses
+    nothing)."""
+    days = datetime.timedelta
+    lines = {
+        pk: (
+            as_of - days(days=s.lost_after_days),
+            as_of - days(days=s.dormant_after_days),
+            s.p_alive_threshold,
+        )
+        for pk, s in stores.items()
+    }
+
+    def target(stage: str, store_id: int | None, last, p_alive) -> str:
+        line = lines.get(store_id)
+        if line is None:
+            return ""
+        lost_before, dormant_before, p_threshold = line
+        if last is not None and last < lost_before:
+            return Stage.LOST if stage in TO_LOST_FROM else ""
+        if stage not in TO_DORMANT_FROM:
+            return ""
+        if (last is not None and last < dormant_before) or (
+            p_alive is not None and p_alive < p_threshold
+        ):
+            return Stage.DORMANT
+        return ""
+
+    return target
+
+
+def _candidate_batches(
+    *, stores: dict[int, Store], as_of: datetime.datetime, batch_size: int
+) -> Iterator[list[tuple]]:
+    """Batches of (customer id, target stage, store id, last order, p_alive), id order.
+
+    One query lists the ids that may cross; each batch is then read by an id range
+    (cheaper than a list of thousands of ids) with the store of its last purchase."""
     if not stores:
-        return []
+        return
+    may_cross = _may_cross(list(stores.values()), as_of)
+    ids = list(Customer.objects.filter(may_cross).order_by("pk").values_list("pk", flat=True))
+    target = _rules(stores, as_of)
     last_store = Subquery(
         purchases()
         .filter(customer=OuterRef("pk"))
         .order_by("-placed_at", "-pk")
         .values("store_id")[:1]
     )
-    lost_q, dormant_q = Q(pk__in=[]), Q(pk__in=[])
-    for s in stores:
-        lost_q |= Q(
-            _store=s.pk, stats__last_order_at__lt=as_of - datetime.timedelta(days=s.lost_after_days)
+    for start in range(0, len(ids), batch_size):
+        chunk = ids[start : start + batch_size]
+        rows = (
+            Customer.objects.filter(may_cross, pk__gte=chunk[0], pk__lte=chunk[-1])
+            .annotate(_store=last_store)
+            .order_by("pk")
+            .values_list("pk", "stage", "_store", "stats__last_order_at", "stats__p_alive")
         )
-        dormant_q |= Q(_store=s.pk) & (
-            Q(stats__last_order_at__lt=as_of - datetime.timedelta(days=s.dormant_after_days))
-            | Q(stats__p_alive__lt=s.p_alive_threshold)
-        )
-    # Cheap pre-filter (indexed last_order_at): nobody else can cross any store's line.
-    earliest = as_of - datetime.timedelta(days=min(s.dormant_after_days for s in stores))
-    highest_p = max(s.p_alive_threshold for s in stores)
-    qs = (
-        Customer.objects.filter(stage__in=TO_LOST_FROM, stats__orders__gt=0)
-        .filter(Q(stats__last_order_at__lt=earliest) | Q(stats__p_alive__lt=highest_p))
-        .annotate(_store=last_store)
-        .annotate(
-            _target=Case(
-                When(lost_q, then=Value(Stage.LOST)),
-                When(dormant_q, then=Value(Stage.DORMANT)),
-                default=Value(""),
-                output_field=CharField(),
-            )
-        )
-        .filter(
-            Q(_target=Stage.LOST, stage__in=TO_LOST_FROM)
-            | Q(_target=Stage.DORMANT, stage__in=TO_DORMANT_FROM)
-        )
-        .order_by("pk")
-    )
-    return list(qs.values_list("pk", "_target", "_store", "stats__last_order_at", "stats__p_alive"))
+        batch = [
+            (pk, to, store_id, last, p_alive)
+            for pk, stage, store_id, last, p_alive in rows
+            if (to := target(stage, store_id, last, p_alive))
+        ]
+        if batch:
+            yield batch
+
+
+def churn_candidates(*, as_of: datetime.datetime | None = None, batch_size: int = BATCH):
+    """[(customer id, target stage, store id, last order, p_alive)] of the customers the
+    rules move now."""
+    as_of = as_of or timezone.now()
+    stores = {s.pk: s for s in Store.objects.all()}
+    return [
+        row
+        for batch in _candidate_batches(stores=stores, as_of=as_of, batch_size=batch_size)
+        for row in batch
+    ]
 
 
 def _note(target: str, store: Store, last, p_alive, as_of) -> str:
@@ -108,28 +165,26 @@ def apply_churn_rules(
 ) -> dict:
     """Move the customers who crossed their store's thresholds; returns counts and time.
 
-    ``actor`` None is the background task; a user needs the settings permission."""
+    ``actor`` None is the background task; a user needs the settings permission. Each
+    batch is one transaction; a customer whose stage changed since the selection (to
+    one the rule does not move from) is left as it is."""
     if actor is not None:
         require(actor, Action.MANAGE_SETTINGS)
     started = time.monotonic()
     as_of = as_of or timezone.now()
     stores = {s.pk: s for s in Store.objects.all()}
-    candidates = churn_candidates(as_of=as_of)
     moved = {Stage.DORMANT: 0, Stage.LOST: 0}
-    for start in range(0, len(candidates), batch_size):
-        chunk = candidates[start : start + batch_size]
-        with transaction.atomic():
-            customers = Customer.objects.select_for_update().in_bulk([c[0] for c in chunk])
-            for pk, target, store_id, last, p_alive in chunk:
-                customer = customers.get(pk)
-                allowed = TO_LOST_FROM if target == Stage.LOST else TO_DORMANT_FROM
-                if customer is None or customer.stage not in allowed:
-                    continue  # changed since the selection
-                note = _note(target, stores[store_id], last, p_alive, as_of)
-                if customer_services.customer_stage_set_by_system(
-                    customer=customer, stage=target, note=note
-                ):
-                    moved[target] += 1
+    for batch in _candidate_batches(stores=stores, as_of=as_of, batch_size=batch_size):
+        ids_by_stage = {Stage.DORMANT: [], Stage.LOST: []}
+        notes = {}
+        for pk, target, store_id, last, p_alive in batch:
+            ids_by_stage[target].append(pk)
+            notes[pk] = _note(target, stores[store_id], last, p_alive, as_of)
+        done = customer_services.customers_stage_set_by_system_bulk(
+            ids_by_stage=ids_by_stage, allowed_from=ALLOWED_FROM, notes=notes
+        )
+        for stage, count in done.items():
+            moved[stage] += count
     return {
         "dormant": moved[Stage.DORMANT],
         "lost": moved[Stage.LOST],

@@ -84,3 +84,91 @@ class OrderContribution(models.Model):
     revenue = models.DecimalField(**MONEY)
     profit = models.DecimalField(**MONEY)
     ordered_at = models.DateTimeField()
+
+
+# The KPI rollup (see guanxi.analytics.rollup) ----------------------------------------------
+
+
+class KpiOrderEntry(models.Model):
+    """What one order currently adds to the KPI rollup: the ledger that makes its
+    incremental update exact (like ``OrderContribution`` for the customer statistics, but
+    for every order and with the KPI definitions of ``guanxi.analytics.kpi``).
+
+    Days are local days in the rollup's time zone (``KpiRollupState.time_zone``). The
+    ``*prev*_day`` columns place the order in its customer's chain of paid orders (all
+    stores, and this store): the day of the paid order before it and the one before that,
+    which is what lets distinct customers be counted from daily sums (``KpiChainDay``)."""
+
+    # Not a foreign key: when an order is deleted its entry stays until
+    # ``stats.refresh_customers`` (or the rebuild) takes it out of the cells too.
+    order_id = models.BigIntegerField(primary_key=True)
+    store_id = models.BigIntegerField()
+    customer_id = models.BigIntegerField()
+    placed_day = models.DateField()
+    unpaid_amount = models.DecimalField(**MONEY)  # goods − discount + shipping, if unpaid
+    paid_at = models.DateTimeField(null=True)
+    paid_day = models.DateField(null=True)
+    sales = models.DecimalField(**MONEY)  # paid amount
+    items = models.IntegerField(default=0)
+    refunds = models.DecimalField(**MONEY)
+    profit = models.DecimalField(**MONEY)  # as the statistics count it (0 if not counted)
+    prev_day = models.DateField(null=True)
+    prev2_day = models.DateField(null=True)
+    store_prev_day = models.DateField(null=True)
+    store_prev2_day = models.DateField(null=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["customer_id", "paid_at"], name="kpi_entry_customer_idx"),
+        ]
+
+
+class KpiDay(models.Model):
+    """The additive KPI figures of one store on one local day: what the orders paid that
+    day add (sales, orders, items, their refunds and gross profit) and what the orders
+    placed that day add (placed, still unpaid and their amount)."""
+
+    store_id = models.BigIntegerField()
+    day = models.DateField()
+    sales = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    orders = models.IntegerField(default=0)
+    items = models.BigIntegerField(default=0)
+    refunds = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    profit = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+    placed = models.IntegerField(default=0)
+    unpaid = models.IntegerField(default=0)
+    unpaid_amount = models.DecimalField(max_digits=18, decimal_places=2, default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["day", "store_id"], name="uniq_kpi_day_store"),
+        ]
+
+
+class KpiChainDay(models.Model):
+    """Paid orders of ``day`` whose customer's previous paid order (``prev``) or the one
+    before it (``prev2``) was paid on ``ref_day``, within ``scope`` (a store id, or 0
+    for all stores). Distinct customers of a period [s, e] follow from these sums:
+    paying customers = paid orders − Σ prev (day in [s, e], ref_day ≥ s); customers with
+    2+ orders = Σ prev − Σ prev2 over the same cells."""
+
+    scope = models.BigIntegerField()
+    day = models.DateField()
+    ref_day = models.DateField()
+    prev = models.IntegerField(default=0)
+    prev2 = models.IntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope", "day", "ref_day"], name="uniq_kpi_chain_day"
+            ),
+        ]
+
+
+class KpiRollupState(models.Model):
+    """Whether the rollup is complete (built by ``guanxi rebuild_stats``, or created
+    empty with no orders) and in which time zone its days are; one row."""
+
+    time_zone = models.CharField(max_length=64)
+    built_at = models.DateTimeField(default=timezone.now)

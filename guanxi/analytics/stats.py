@@ -37,6 +37,9 @@ from the orders with ``INSERT … SELECT … GROUP BY … ON CONFLICT DO UPDATE`
 customer ids per transaction. Both paths use the definition above, and the tests check
 that they agree after random sequences of events. The RFM and CLV columns of
 CustomerStats belong to their analyses and are left alone here.
+
+The same consumer and the same rebuild keep the KPI rollup (``guanxi.analytics.rollup``:
+daily figures per store for the dashboard) with its own per-order ledger.
 """
 
 import datetime
@@ -47,6 +50,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
+from guanxi.analytics import rollup
 from guanxi.analytics.models import CustomerStats, OrderContribution
 from guanxi.commerce.models import Order, OrderItem
 from guanxi.core import events
@@ -164,7 +168,7 @@ def apply_order(order_id: int) -> bool:
     _lock(exclusive=False)
     order = Order.objects.select_for_update().filter(pk=order_id).first()
     if order is None:
-        return False
+        return rollup.apply_order(None, order_id=order_id)
     old = _ledger_values(OrderContribution.objects.filter(order_id=order_id).first())
     new = contribution(order)
     changed = old != new
@@ -183,6 +187,9 @@ def apply_order(order_id: int) -> bool:
             stats.first_paid_at = order.paid_at
             stats.save(update_fields=["first_paid_at"])
             changed = True
+    # The KPI rollup (same order, same moment; its own ledger).
+    profit = new["profit"] if new is not None else ZERO
+    changed = rollup.apply_order(order, order_id=order_id, profit=profit) or changed
     return changed
 
 
@@ -307,6 +314,7 @@ def refresh_customers(customer_ids: Iterable[int]) -> None:
     if ids:
         marks = ", ".join(["%s"] * len(ids))
         _refresh("{col} IN (" + marks + ")", ids)
+        rollup.refresh_customers(ids)
 
 
 def rebuild(*, chunk: int = CHUNK, progress=None) -> int:
@@ -320,16 +328,27 @@ def rebuild(*, chunk: int = CHUNK, progress=None) -> int:
     los = [v for v in (bounds["lo"], stats_bounds["lo"]) if v is not None]
     his = [v for v in (bounds["hi"], stats_bounds["hi"]) if v is not None]
     if not los:
+        with transaction.atomic():
+            _lock(exclusive=True)
+            rollup.rebuild_entries("{col} IS NOT NULL", [])
+            rollup.rebuild_cells()
         return 0
     lo, hi = min(los), max(his)
     start = lo
     while start <= hi:
         with transaction.atomic():
             _lock(exclusive=True)
-            _refresh("{col} >= %s AND {col} < %s", [start, start + chunk])
+            cond = "{col} >= %s AND {col} < %s"
+            _refresh(cond, [start, start + chunk])
+            rollup.rebuild_entries(cond, [start, start + chunk])
         start += chunk
         if progress:
             progress(min(start, hi + 1) - lo, hi + 1 - lo)
+    with transaction.atomic():
+        # The KPI rollup's cells from its ledger (entries left outside the range first).
+        _lock(exclusive=True)
+        rollup.rebuild_entries("({col} < %s OR {col} > %s)", [lo, hi])
+        rollup.rebuild_cells()
     return CustomerStats.objects.count()
 
 

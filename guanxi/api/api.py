@@ -87,6 +87,7 @@ def _mount():
     from guanxi.analytics.api_analysis import router as analysis_router
     from guanxi.analytics.api_clv import router as clv_router  # CLV (clv helper)
     from guanxi.commerce.api import router as commerce_router
+    from guanxi.commerce.api_import import router as order_import_router  # orderimport
     from guanxi.customers.api import router as customers_router
     from guanxi.customers.api_dedup import router as dedup_router
     from guanxi.customers.api_transfer import router as transfer_router
@@ -96,6 +97,7 @@ def _mount():
     api.add_router("/", transfer_router)
     api.add_router("/", dedup_router)
     api.add_router("/", customers_router)
+    api.add_router("/", order_import_router)  # /orders/import before /orders/{id}
     api.add_router("/", commerce_router)
     api.add_router("/", analytics_router)
     api.add_router("/", analysis_router)

@@ -17,18 +17,21 @@ import dataclasses
 import decimal
 import io
 import re
+from collections.abc import Callable
 
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from guanxi.accounts.roles import Action, require
 from guanxi.commerce import services
-from guanxi.commerce.models import Store
+from guanxi.commerce.models import Order, OrderEvent, Store, StoreBuyer
 from guanxi.core.errors import ValidationFailed
 from guanxi.core.normalize import InvalidValue, normalize_email, normalize_phone
 from guanxi.customers.importing import UnreadableFile, open_table
+from guanxi.customers.models import Customer
 
 MAX_REPORTED_ERRORS = 10_000
+PROGRESS_EVERY = 1000  # rows between two progress reports
 ZERO = decimal.Decimal("0.00")
 
 # field: (English header, Chinese header, other aliases...)
@@ -92,6 +95,9 @@ def detect_mapping(headers: list[str]) -> dict[str, str]:
 class Report:
     total_rows: int = 0
     orders: int = 0
+    lines: int = 0  # rows of the orders that are imported (one row = one order line)
+    new_orders: int = 0  # orders the store does not know yet
+    new_customers: int = 0  # buyers matching no customer: created when written
     events: int = 0
     applied: int = 0
     duplicates: int = 0
@@ -281,6 +287,79 @@ def _events_for(order: _Order) -> list[dict]:
     return events
 
 
+def check_columns(mapping: dict[str, str]) -> None:
+    """Raise ``UnreadableFile`` unless the file has the columns every import needs."""
+    mapped = set(mapping.values())
+    if "order_id" not in mapped:
+        raise UnreadableFile(
+            _("The file has no order number column (Order ID / 订单号)."),
+        )
+    if not ({"placed_at", "paid_at"} & mapped):
+        raise UnreadableFile(_("The file has no order time column (Placed at / 下单时间)."))
+
+
+def _preview(by_store: dict[int, tuple[Store, dict]]) -> tuple[int, int]:
+    """(new orders, new customers) the write would make, matching buyers as
+    ``services.order_ingest_history`` does (store buyer id, then phone, then e-mail),
+    without writing anything."""
+    new_orders = new_customers = 0
+    phones: set[str] = set()  # of customers that exist or would be created
+    emails: set[str] = set()
+    firsts_by_store = []
+    for store, grouped in by_store.values():
+        ids = list(grouped)
+        known: set[str] = set()
+        for chunk in services.iter_chunks(ids, 500):
+            known.update(
+                Order.objects.filter(store=store, external_id__in=chunk).values_list(
+                    "external_id", flat=True
+                )
+            )
+            known.update(
+                OrderEvent.objects.filter(store=store, external_order_id__in=chunk).values_list(
+                    "external_order_id", flat=True
+                )
+            )
+        firsts = [
+            next((ev for ev in grouped[oid] if ev.has_buyer), None)
+            for oid in ids
+            if oid not in known
+        ]
+        firsts = [ev for ev in firsts if ev is not None]
+        new_orders += len(ids) - len(known)
+        firsts_by_store.append((store, firsts))
+    all_firsts = [ev for _store, firsts in firsts_by_store for ev in firsts]
+    for chunk in services.iter_chunks(sorted({ev.phone for ev in all_firsts if ev.phone}), 500):
+        phones.update(Customer.objects.filter(phone__in=chunk).values_list("phone", flat=True))
+    for chunk in services.iter_chunks(sorted({ev.email for ev in all_firsts if ev.email}), 500):
+        emails.update(Customer.objects.filter(email__in=chunk).values_list("email", flat=True))
+    for store, firsts in firsts_by_store:
+        buyers: set[str] = set()
+        for chunk in services.iter_chunks(
+            sorted({ev.buyer_id for ev in firsts if ev.buyer_id}), 500
+        ):
+            buyers.update(
+                StoreBuyer.objects.filter(store=store, buyer_external_id__in=chunk).values_list(
+                    "buyer_external_id", flat=True
+                )
+            )
+        for ev in firsts:
+            found = (
+                (ev.buyer_id and ev.buyer_id in buyers)
+                or (ev.phone and ev.phone in phones)
+                or (ev.email and ev.email in emails)
+            )
+            if not found:
+                new_customers += 1
+                if ev.phone:
+                    phones.add(ev.phone)
+                if ev.email:
+                    emails.add(ev.email)
+            if ev.buyer_id:
+                buyers.add(ev.buyer_id)
+    return new_orders, new_customers
+
+
 def order_import(
     *,
     actor,
@@ -289,26 +368,26 @@ def order_import(
     store: Store | None = None,
     dry_run: bool = False,
     skip_bad_rows: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> Report:
-    """Check (and unless ``dry_run``, write) an order history file; see the module doc."""
+    """Check (and unless ``dry_run``, write) an order history file; see the module doc.
+
+    ``progress(rows checked)`` is called every ``PROGRESS_EVERY`` rows and once all rows
+    are checked (before anything is written)."""
     require(actor, Action.IMPORT)
     data = fileobj.read()
     table = open_table(io.BytesIO(data), filename)
     mapping = detect_mapping(table.headers)
     report = Report(columns=mapping)
-    mapped = set(mapping.values())
-    if "order_id" not in mapped:
-        raise UnreadableFile(
-            _("The file has no order number column (Order ID / 订单号)."),
-        )
-    if not ({"placed_at", "paid_at"} & mapped):
-        raise UnreadableFile(_("The file has no order time column (Placed at / 下单时间)."))
+    check_columns(mapping)
     index = [(i, field) for i, field in enumerate(mapping.values()) if field]
     checker = _RowChecker(store=store, mapping=mapping, report=report)
     orders: dict[tuple, _Order] = {}
     bad_orders: set[tuple] = set()
     for number, cells in table.rows:
         report.total_rows += 1
+        if progress is not None and report.total_rows % PROGRESS_EVERY == 0:
+            progress(report.total_rows)
         raw = {field: _cell_text(cells[i]) if i < len(cells) else "" for i, field in index}
         values, errors = checker.check(number, raw)
         code = raw.get("store", "")
@@ -344,6 +423,10 @@ def order_import(
             grouped.setdefault(order.order_id, []).append(event)
             report.events += 1
     report.orders = len(orders)
+    report.lines = sum(len(order.rows) for order in orders.values())
+    report.new_orders, report.new_customers = _preview(by_store)
+    if progress is not None:
+        progress(report.total_rows)
     if dry_run or (report.errors and not skip_bad_rows):
         return report
     try:

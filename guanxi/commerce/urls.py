@@ -1,6 +1,6 @@
 from django.urls import path
 
-from guanxi.commerce import views, webhooks
+from guanxi.commerce import views, views_import, webhooks
 
 app_name = "commerce"
 urlpatterns = [
@@ -11,4 +11,6 @@ urlpatterns = [
     path("stores/<int:pk>/rotate-secret/", views.store_rotate_secret, name="store_rotate"),
     path("products/", views.product_list, name="products"),
     path("webhooks/<slug:store_code>/", webhooks.receive, name="webhook"),
+    path("orders/import/", views_import.import_upload, name="order_import"),
+    path("orders/import/<int:job_id>/", views_import.import_job, name="order_import_job"),
 ]

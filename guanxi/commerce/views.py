@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from guanxi.accounts.roles import Action, require, role_of
+from guanxi.accounts.roles import Action, can, require, role_of
 from guanxi.commerce import selectors, services
 from guanxi.commerce.models import Order, Store
 from guanxi.core.errors import ValidationFailed
@@ -52,6 +52,7 @@ def order_list(request):
         "filtered": bool(params),
         "stores": selectors.store_list(),
         "statuses": Order.Status.choices,
+        "can_import": can(request.user, Action.IMPORT),
     }
     return render(request, "commerce/orders.html", context)
 

@@ -378,7 +378,7 @@ def import_remap(*, actor, job: ImportJob, mapping: dict, match_by: str | None =
 
 
 def import_get_for_user(*, user, id: int) -> ImportJob:
-    job = ImportJob.objects.filter(pk=id).first()
+    job = ImportJob.objects.filter(pk=id, kind="customers").first()
     if job is None or not (job.created_by_id == user.pk or can(user, Action.MANAGE_USERS)):
         raise NotFound(_("Import not found."))
     return job

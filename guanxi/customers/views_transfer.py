@@ -48,7 +48,9 @@ def import_upload(request):
                 return redirect("customers:import_job", job_id=job.pk)
             except ValidationFailed as exc:
                 errors += _errors_text(exc)
-    recent = ImportJob.objects.filter(created_by=request.user).order_by("-created_at")[:10]
+    recent = ImportJob.objects.filter(created_by=request.user, kind="customers").order_by(
+        "-created_at"
+    )[:10]
     return render(
         request,
         "customers/import.html",

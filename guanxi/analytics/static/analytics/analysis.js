@@ -13,7 +13,7 @@
       color: COLORS,
       tooltip: { trigger: "axis" },
       legend: { top: 0 },
-      grid: { left: 8, right: 8, top: 32, bottom: 8, containLabel: true },
+      grid: { left: 8, right: 8, top: 32, bottom: 8, outerBoundsMode: "same", outerBoundsContain: "axisLabel" },
       xAxis: { type: "category", data: d.labels,
                axisLabel: { interval: 0, rotate: narrow || d.labels.length > 8 ? 40 : 0 } },
       yAxis: yAxis,
@@ -28,12 +28,18 @@
     var max = d.max || Math.max.apply(null, d.data.map(function (c) { return c[2]; }).concat([1]));
     return {
       tooltip: { position: "top" },
-      grid: { left: 8, right: 8, top: 8, bottom: 56, containLabel: true },
+      grid: { left: 8, right: 8, top: 8, bottom: 56, outerBoundsMode: "same", outerBoundsContain: "axisLabel" },
       xAxis: { type: "category", data: d.x, splitArea: { show: true } },
       yAxis: { type: "category", data: d.y, splitArea: { show: true } },
       visualMap: { min: 0, max: max, calculable: true, orient: "horizontal", left: "center",
                    bottom: 0, inRange: { color: ["#fff7ed", "#fdba74", "#c2410c"] } },
-      series: [{ type: "heatmap", data: d.data, label: { show: true, fontSize: 11 } }],
+      // Whole numbers in the cells (the exact figures are in the table): "33.33" does
+      // not fit a phone-width cell and runs into its neighbours.
+      series: [{ type: "heatmap", data: d.data,
+                 label: { show: true, fontSize: 11, formatter: function (p) {
+                   var v = p.value[2];
+                   return v === null || v === undefined || v === "" ? "" : String(Math.round(v));
+                 } } }],
     };
   }
 

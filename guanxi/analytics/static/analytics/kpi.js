@@ -9,7 +9,7 @@ document.addEventListener("DOMContentLoaded", function () {
     color: ["#c2410c", "#2563eb"],
     tooltip: { trigger: "axis" },
     legend: { bottom: 0, data: [el.dataset.sales || "Sales", el.dataset.orders || "Orders"] },
-    grid: { left: 8, right: 8, top: 16, bottom: 32, containLabel: true },
+    grid: { left: 8, right: 8, top: 16, bottom: 32, outerBoundsMode: "same", outerBoundsContain: "axisLabel" },
     xAxis: { type: "category", data: data.dates },
     yAxis: [{ type: "value" }, { type: "value", minInterval: 1, splitLine: { show: false } }],
     series: [

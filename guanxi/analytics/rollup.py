@@ -1,0 +1,442 @@
+"""The KPI rollup: daily figures per store, so the dashboard of a user who sees every
+customer reads a few hundred rows instead of millions of orders.
+
+What it holds
+=============
+``KpiDay`` (store, local day) holds the additive figures of ``guanxi.analytics.kpi``:
+of the orders *paid* that day their paid amount (sales), count, units, refunded amount
+and gross profit (as the statistics count it: 0 for orders that no longer count); of the
+orders *placed* that day their count, how many are still unpaid and their amount.
+
+Distinct customers are not additive, but they follow from the chain of each customer's
+paid orders (ordered by ``paid_at``, then id). With prev(o) = the customer's paid order
+before o, prev2(o) the one before that (within all stores, or within o's store):
+
+* paying customers of [s, e]  = paid orders − #{o paid in [s, e]: prev(o) paid ≥ s}
+  (every customer's first order of the period has no prev inside it);
+* customers with 2+ orders   = #{o: prev(o) ≥ s} − #{o: prev2(o) ≥ s}
+  (a customer with k orders adds k − 1 and max(k − 2, 0));
+* paying customers of a day d = paid orders of d − #{o paid on d: prev(o) on d}.
+
+``KpiChainDay`` (scope, day, ref_day) counts the paid orders of ``day`` whose prev
+(``prev``) or prev2 (``prev2``) was paid on ``ref_day``; scope 0 is all stores, otherwise
+a store id. So every figure of the dashboard is a sum over a few hundred cells.
+
+How it stays up to date
+=======================
+``KpiOrderEntry`` is the ledger: what each order adds now. The statistics consumer
+(``guanxi.analytics.stats.apply_order``) calls ``apply_order`` after it has brought the
+customer statistics in line; the entry is compared with what the order should add now
+and only the difference goes to the cells (an atomic ``INSERT … ON CONFLICT DO UPDATE``
+adding the deltas). When an order's place in a chain may have moved (paid now, a new
+customer after a merge), the customer's chains are recomputed from the ledger and again
+only the difference applied. So duplicates and retries change nothing twice.
+
+``rebuild_entries`` (per range of customers, with the statistics rebuild) and
+``rebuild_cells`` (``GROUP BY`` over the ledger) recompute it all; ``KpiRollupState``
+records that the rollup is complete and in which time zone its days are. The
+dashboard reads the rollup only when it is complete and the user's time zone is that
+one; otherwise it computes from the orders (same numbers, slower).
+"""
+
+import datetime
+import decimal
+import zoneinfo
+from collections import defaultdict
+
+from django.conf import settings
+from django.db import connection
+from django.utils import timezone
+
+from guanxi.analytics.models import (
+    CustomerStats,
+    KpiChainDay,
+    KpiDay,
+    KpiOrderEntry,
+    KpiRollupState,
+    OrderContribution,
+)
+from guanxi.commerce.models import Order
+
+ZERO = decimal.Decimal("0.00")
+ALL_STORES = 0
+DAY_FIELDS = ("sales", "orders", "items", "refunds", "profit", "placed", "unpaid", "unpaid_amount")
+ENTRY_FIELDS = (
+    "store_id",
+    "customer_id",
+    "placed_day",
+    "unpaid_amount",
+    "paid_at",
+    "paid_day",
+    "sales",
+    "items",
+    "refunds",
+    "profit",
+)
+CHAIN_FIELDS = ("prev_day", "prev2_day", "store_prev_day", "store_prev2_day")
+
+
+def time_zone_name() -> str:
+    return settings.TIME_ZONE
+
+
+def local_day(value: datetime.datetime | None) -> datetime.date | None:
+    if value is None:
+        return None
+    return value.astimezone(zoneinfo.ZoneInfo(time_zone_name())).date()
+
+
+def ready(tz_name: str | None = None) -> bool:
+    """Whether the rollup is complete and its days are local days of ``tz_name`` (the
+    current time zone by default)."""
+    tz_name = tz_name or timezone.get_current_timezone_name()
+    if tz_name != time_zone_name():
+        return False
+    return KpiRollupState.objects.filter(time_zone=tz_name).exists()
+
+
+def mark_ready() -> None:
+    KpiRollupState.objects.all().delete()
+    KpiRollupState.objects.create(time_zone=time_zone_name())
+
+
+# One order --------------------------------------------------------------------------------
+
+
+def entry_values(order: Order, *, profit) -> dict:
+    """What ``order`` adds to the rollup now (its chain position aside)."""
+    paid = order.paid_at is not None
+    return {
+        "store_id": order.store_id,
+        "customer_id": order.customer_id,
+        "placed_day": local_day(order.placed_at),
+        "unpaid_amount": ZERO
+        if paid
+        else order.goods_amount - order.discount_amount + order.shipping_amount,
+        "paid_at": order.paid_at,
+        "paid_day": local_day(order.paid_at),
+        "sales": order.paid_amount if paid else ZERO,
+        "items": order.item_count if paid else 0,
+        "refunds": order.refunded_amount if paid else ZERO,
+        "profit": profit if paid else ZERO,
+    }
+
+
+def _day_parts(v: dict | None) -> list[tuple[int, datetime.date, dict]]:
+    """The (store, day, figures) cells an entry adds to."""
+    if v is None:
+        return []
+    parts = [
+        (
+            v["store_id"],
+            v["placed_day"],
+            {
+                "placed": 1,
+                "unpaid": 0 if v["paid_at"] else 1,
+                "unpaid_amount": v["unpaid_amount"],
+            },
+        )
+    ]
+    if v["paid_at"] is not None:
+        parts.append(
+            (
+                v["store_id"],
+                v["paid_day"],
+                {
+                    "sales": v["sales"],
+                    "orders": 1,
+                    "items": v["items"],
+                    "refunds": v["refunds"],
+                    "profit": v["profit"],
+                },
+            )
+        )
+    return parts
+
+
+def _add_days(cells: dict, parts, sign: int) -> None:
+    for store_id, day, figures in parts:
+        cell = cells[(store_id, day)]
+        for key, value in figures.items():
+            cell[key] = cell.get(key, 0) + sign * value
+
+
+def _write_days(cells: dict) -> None:
+    t = connection.ops.quote_name(KpiDay._meta.db_table)
+    cols = ", ".join(DAY_FIELDS)
+    sets = ", ".join(f"{c} = {t}.{c} + excluded.{c}" for c in DAY_FIELDS)
+    marks = ", ".join(["%s"] * (2 + len(DAY_FIELDS)))
+    with connection.cursor() as cursor:
+        for (store_id, day), delta in sorted(cells.items()):
+            if not any(delta.values()):
+                continue
+            values = [delta.get(c, 0) for c in DAY_FIELDS]
+            cursor.execute(
+                f"INSERT INTO {t} (store_id, day, {cols}) VALUES ({marks}) "
+                f"ON CONFLICT (day, store_id) DO UPDATE SET {sets}",
+                [store_id, day, *values],
+            )
+
+
+def _write_chain(cells: dict) -> None:
+    t = connection.ops.quote_name(KpiChainDay._meta.db_table)
+    with connection.cursor() as cursor:
+        for (scope, day, ref_day), (prev, prev2) in sorted(cells.items()):
+            if prev or prev2:
+                cursor.execute(
+                    f"INSERT INTO {t} (scope, day, ref_day, prev, prev2) "
+                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (scope, day, ref_day) "
+                    f"DO UPDATE SET prev = {t}.prev + excluded.prev, "
+                    f"prev2 = {t}.prev2 + excluded.prev2",
+                    [scope, day, ref_day, prev, prev2],
+                )
+
+
+def _chain_parts(store_id, paid_day, chain: dict) -> list[tuple[tuple, int, int]]:
+    """The chain cells an entry with these chain days adds to: (key, prev, prev2)."""
+    out = []
+    for scope, p1, p2 in (
+        (ALL_STORES, chain["prev_day"], chain["prev2_day"]),
+        (store_id, chain["store_prev_day"], chain["store_prev2_day"]),
+    ):
+        if p1 is not None:
+            out.append(((scope, paid_day, p1), 1, 0))
+        if p2 is not None:
+            out.append(((scope, paid_day, p2), 0, 1))
+    return out
+
+
+def _add_chain(cells: dict, parts, sign: int) -> None:
+    for key, prev, prev2 in parts:
+        a, b = cells.get(key, (0, 0))
+        cells[key] = (a + sign * prev, b + sign * prev2)
+
+
+def _lock_customers(customer_ids) -> None:
+    """The customers' statistics rows are the lock that orders work on their chains."""
+    ids = sorted({pk for pk in customer_ids if pk is not None})
+    if ids:
+        list(CustomerStats.objects.select_for_update().filter(customer_id__in=ids).order_by("pk"))
+
+
+def rechain(customer_ids) -> None:
+    """Recompute the chains of these customers' paid orders from the ledger and apply the
+    difference to ``KpiChainDay``. Call inside a transaction."""
+    ids = sorted({int(pk) for pk in customer_ids if pk is not None})
+    if not ids:
+        return
+    _lock_customers(ids)
+    rows = list(
+        KpiOrderEntry.objects.filter(customer_id__in=ids, paid_at__isnull=False)
+        .order_by("customer_id", "paid_at", "order_id")
+        .values("order_id", "customer_id", "store_id", "paid_day", *CHAIN_FIELDS)
+    )
+    cells: dict = {}
+    last_all: dict = defaultdict(list)  # customer → paid days so far
+    last_store: dict = defaultdict(list)  # (customer, store) → paid days so far
+    for row in rows:
+        seen = last_all[row["customer_id"]]
+        seen_store = last_store[(row["customer_id"], row["store_id"])]
+        new = {
+            "prev_day": seen[-1] if seen else None,
+            "prev2_day": seen[-2] if len(seen) > 1 else None,
+            "store_prev_day": seen_store[-1] if seen_store else None,
+            "store_prev2_day": seen_store[-2] if len(seen_store) > 1 else None,
+        }
+        seen.append(row["paid_day"])
+        seen_store.append(row["paid_day"])
+        old = {f: row[f] for f in CHAIN_FIELDS}
+        if new != old:
+            _add_chain(cells, _chain_parts(row["store_id"], row["paid_day"], old), -1)
+            _add_chain(cells, _chain_parts(row["store_id"], row["paid_day"], new), +1)
+            KpiOrderEntry.objects.filter(order_id=row["order_id"]).update(**new)
+    _write_chain(cells)
+
+
+def apply_order(order: Order | None, *, order_id: int, profit=None) -> bool:
+    """Bring the rollup in line with ``order`` (locked by the caller; None when it is
+    gone) as it is now; ``profit`` is what the statistics count for it (read from their
+    ledger when not given). Returns whether anything changed."""
+    row = KpiOrderEntry.objects.select_for_update().filter(order_id=order_id).first()
+    if order is None and row is None:
+        return False
+    if order is not None and profit is None:
+        profit = (
+            OrderContribution.objects.filter(order_id=order_id)
+            .values_list("profit", flat=True)
+            .first()
+        )
+    new = entry_values(order, profit=profit or ZERO) if order is not None else None
+    old = {k: getattr(row, k) for k in ENTRY_FIELDS} if row else None
+    if old == new:
+        return False
+    days: dict = defaultdict(dict)
+    _add_days(days, _day_parts(old), -1)
+    _add_days(days, _day_parts(new), +1)
+    _write_days(days)
+    moved = old is None or new is None or any(
+        old[k] != new[k] for k in ("paid_at", "customer_id", "store_id")
+    )
+    customers = set()
+    if row is not None and moved:
+        # Out of its chains first; rechain puts it (and its neighbours) back.
+        chain = {f: getattr(row, f) for f in CHAIN_FIELDS}
+        cells: dict = {}
+        _add_chain(cells, _chain_parts(row.store_id, row.paid_day, chain), -1)
+        _write_chain(cells)
+        customers.add(row.customer_id)
+    if new is None:
+        KpiOrderEntry.objects.filter(order_id=order_id).delete()
+    elif row is None:
+        KpiOrderEntry.objects.create(order_id=order_id, **new)
+    else:
+        reset = dict.fromkeys(CHAIN_FIELDS) if moved else {}
+        KpiOrderEntry.objects.filter(order_id=order_id).update(**new, **reset)
+    if moved and new is not None and new["paid_at"] is not None:
+        customers.add(new["customer_id"])
+    if moved:
+        rechain(customers)
+    return True
+
+
+def refresh_customers(customer_ids) -> None:
+    """Bring the entries of these customers' orders (and of the orders the ledger still
+    has under them) in line, e.g. after a merge moved orders; inside a transaction."""
+    ids = sorted({int(pk) for pk in customer_ids})
+    order_ids = set(Order.objects.filter(customer_id__in=ids).values_list("pk", flat=True))
+    order_ids |= set(
+        KpiOrderEntry.objects.filter(customer_id__in=ids).values_list("order_id", flat=True)
+    )
+    for pk in sorted(order_ids):
+        apply_order(Order.objects.filter(pk=pk).first(), order_id=pk)
+
+
+# Set-based path (rebuild) -----------------------------------------------------------------
+
+
+def _local_date_sql(column: str) -> tuple[str, list]:
+    sql, params = connection.ops.datetime_cast_date_sql(column, (), time_zone_name())
+    return sql, list(params)
+
+
+def rebuild_entries(cond: str, params: list) -> None:
+    """Recompute the ledger of the customers selected by ``cond`` (SQL with a ``{col}``
+    placeholder for the customer id column; the statistics ledger of these customers
+    must be fresh, it gives the profit)."""
+    qn = connection.ops.quote_name
+    entries = qn(KpiOrderEntry._meta.db_table)
+    orders = qn(Order._meta.db_table)
+    ledger = qn(OrderContribution._meta.db_table)
+    placed_sql, placed_params = _local_date_sql("o.placed_at")
+    paid_sql, paid_params = _local_date_sql("o.paid_at")
+    w_all = "PARTITION BY customer_id, paid_at IS NULL ORDER BY paid_at, order_id"
+    w_store = "PARTITION BY customer_id, store_id, paid_at IS NULL ORDER BY paid_at, order_id"
+
+    def lag(n: int, window: str) -> str:
+        return f"CASE WHEN paid_at IS NULL THEN NULL ELSE LAG(paid_day, {n}) OVER ({window}) END"
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {entries} WHERE {cond.format(col='customer_id')}", params)
+        cursor.execute(
+            f"""
+            INSERT INTO {entries}
+                (order_id, store_id, customer_id, placed_day, unpaid_amount, paid_at, paid_day,
+                 sales, items, refunds, profit,
+                 prev_day, prev2_day, store_prev_day, store_prev2_day)
+            SELECT order_id, store_id, customer_id, placed_day, unpaid_amount, paid_at,
+                   paid_day, sales, items, refunds, profit,
+                   {lag(1, w_all)}, {lag(2, w_all)}, {lag(1, w_store)}, {lag(2, w_store)}
+            FROM (
+                SELECT o.id AS order_id, o.store_id, o.customer_id,
+                       {placed_sql} AS placed_day,
+                       CASE WHEN o.paid_at IS NULL
+                            THEN o.goods_amount - o.discount_amount + o.shipping_amount
+                            ELSE 0 END AS unpaid_amount,
+                       o.paid_at,
+                       CASE WHEN o.paid_at IS NULL THEN NULL ELSE {paid_sql} END AS paid_day,
+                       CASE WHEN o.paid_at IS NULL THEN 0 ELSE o.paid_amount END AS sales,
+                       CASE WHEN o.paid_at IS NULL THEN 0 ELSE o.item_count END AS items,
+                       CASE WHEN o.paid_at IS NULL THEN 0 ELSE o.refunded_amount END
+                           AS refunds,
+                       COALESCE(l.profit, 0) AS profit
+                FROM {orders} o
+                LEFT JOIN {ledger} l ON l.order_id = o.id
+                WHERE {cond.format(col="o.customer_id")}
+            ) x
+            """,
+            [*placed_params, *paid_params, *params],
+        )
+
+
+def rebuild_cells() -> None:
+    """Recompute ``KpiDay`` and ``KpiChainDay`` from the ledger and mark the rollup
+    complete. Call inside a transaction that excludes the consumer."""
+    qn = connection.ops.quote_name
+    entries = qn(KpiOrderEntry._meta.db_table)
+    days = qn(KpiDay._meta.db_table)
+    chain = qn(KpiChainDay._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {days}")
+        cursor.execute(
+            f"""
+            INSERT INTO {days} (store_id, day, {", ".join(DAY_FIELDS)})
+            SELECT store_id, paid_day, SUM(sales), COUNT(*), SUM(items), SUM(refunds),
+                   SUM(profit), 0, 0, 0
+            FROM {entries} WHERE paid_at IS NOT NULL
+            GROUP BY store_id, paid_day
+            """
+        )
+        cursor.execute(
+            f"""
+            INSERT INTO {days} (store_id, day, {", ".join(DAY_FIELDS)})
+            SELECT store_id, placed_day, 0, 0, 0, 0, 0, COUNT(*),
+                   SUM(CASE WHEN paid_at IS NULL THEN 1 ELSE 0 END), SUM(unpaid_amount)
+            FROM {entries}
+            GROUP BY store_id, placed_day
+            ON CONFLICT (day, store_id) DO UPDATE SET placed = excluded.placed,
+                unpaid = excluded.unpaid, unpaid_amount = excluded.unpaid_amount
+            """
+        )
+        cursor.execute(f"DELETE FROM {chain}")
+        cursor.execute(
+            f"""
+            INSERT INTO {chain} (scope, day, ref_day, prev, prev2)
+            SELECT scope, day, ref_day, SUM(p1), SUM(p2) FROM (
+                SELECT 0 AS scope, paid_day AS day, prev_day AS ref_day, 1 AS p1, 0 AS p2
+                FROM {entries} WHERE prev_day IS NOT NULL
+                UNION ALL
+                SELECT 0, paid_day, prev2_day, 0, 1
+                FROM {entries} WHERE prev2_day IS NOT NULL
+                UNION ALL
+                SELECT store_id, paid_day, store_prev_day, 1, 0
+                FROM {entries} WHERE store_prev_day IS NOT NULL
+                UNION ALL
+                SELECT store_id, paid_day, store_prev2_day, 0, 1
+                FROM {entries} WHERE store_prev2_day IS NOT NULL
+            ) x
+            GROUP BY scope, day, ref_day
+            """
+        )
+    mark_ready()
+
+
+# Reading (for checks and tests) -------------------------------------------------------------
+
+
+def day_table() -> dict[tuple[int, datetime.date], tuple]:
+    """Every non-empty KpiDay cell."""
+    out = {}
+    for row in KpiDay.objects.values("store_id", "day", *DAY_FIELDS):
+        values = tuple(row[f] for f in DAY_FIELDS)
+        if any(values):
+            out[(row["store_id"], row["day"])] = values
+    return out
+
+
+def chain_table() -> dict[tuple[int, datetime.date, datetime.date], tuple[int, int]]:
+    """Every non-empty KpiChainDay cell."""
+    return {
+        (r["scope"], r["day"], r["ref_day"]): (r["prev"], r["prev2"])
+        for r in KpiChainDay.objects.values("scope", "day", "ref_day", "prev", "prev2")
+        if r["prev"] or r["prev2"]
+    }
