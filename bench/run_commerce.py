@@ -20,8 +20,6 @@ recomputed), so the data set stays the same between runs. Writes
 
 import argparse
 import datetime
-import hashlib
-import hmac
 import json
 import os
 import random
@@ -234,10 +232,15 @@ class Commerce:
 
         def post(body: bytes):
             response = client.post(
-                url, body, content_type="application/json", HTTP_X_GUANXI_SIGNATURE=sign(secret, body)
+                url,
+                body,
+                content_type="application/json",
+                HTTP_X_GUANXI_SIGNATURE=sign(secret, body),
             )
             if response.status_code != 200:
-                raise SystemExit(f"webhook: HTTP {response.status_code}: {response.content[:500]!r}")
+                raise SystemExit(
+                    f"webhook: HTTP {response.status_code}: {response.content[:500]!r}"
+                )
             return response
 
         # Warm up (not counted): a few orders.
@@ -302,8 +305,9 @@ class Commerce:
         self.cleanup_webhook()
         connection.close()
 
-    def cleanup_webhook(self) -> None:
-        """Delete the orders the webhook bench created and restore their customers."""
+    def cleanup_webhook(self, *, refresh: bool = True) -> None:
+        """Delete the orders the webhook bench created and restore their customers
+        (``refresh``; not needed right before a full rebuild)."""
         from django.db import transaction
         from django.db.models import Q
 
@@ -325,13 +329,12 @@ class Commerce:
                 events.delete()
             OrderEvent.objects.filter(external_order_id__startswith="BENCH-").delete()
             Order.objects.filter(id__in=ids).delete() if len(ids) < 30_000 else orders.delete()
-            stats.refresh_customers(customers)
+            if refresh:
+                stats.refresh_customers(customers)
             try:
                 from django_tasks_db.models import DBTaskResult
 
-                DBTaskResult.objects.filter(
-                    Q(task_path__endswith="process_order_events")
-                ).delete()
+                DBTaskResult.objects.filter(Q(task_path__endswith="process_order_events")).delete()
             except Exception as exc:  # the task table is a detail of the backend
                 print(f"  (task rows not deleted: {exc})")
         print(f"  removed {len(ids):,} bench orders; {len(customers):,} customers recomputed")
@@ -339,8 +342,8 @@ class Commerce:
     # KPI dashboard -------------------------------------------------------------------------
 
     def run_kpi(self, users: dict) -> None:
-        from guanxi.commerce.models import Store
         from bench.orders import END_LOCAL
+        from guanxi.commerce.models import Store
 
         last_day = (END_LOCAL - datetime.timedelta(days=1)).date()
         month_end = last_day.replace(day=1) - datetime.timedelta(days=1)
@@ -368,8 +371,8 @@ class Commerce:
     # Analyses --------------------------------------------------------------------------------
 
     def run_analyses(self, users: dict) -> None:
-        from guanxi.analytics import churn, groups, rfm
         from bench.orders import END, END_LOCAL
+        from guanxi.analytics import churn, groups, rfm
 
         until = (END_LOCAL - datetime.timedelta(days=1)).date().isoformat()
         # RFM recompute: the first run after a rebuild writes every row; a rerun few.
@@ -397,7 +400,10 @@ class Commerce:
             )
         # Group analysis: all dimensions, a group against all visible customers.
         for role in ("admin", "sales"):
-            for fname, filters in (("VIP customers", {"stage": "vip"}), ("tag 高价值", {"tag": "高价值"})):
+            for fname, filters in (
+                ("VIP customers", {"stage": "vip"}),
+                ("tag 高价值", {"tag": "高价值"}),
+            ):
                 body = json.dumps({"filters": filters})
                 self.time_requests(
                     "groups",
@@ -419,7 +425,9 @@ class Commerce:
             t = Timer()
             groups.compare(dim, group_qs, all_qs)
             parts[dim.key] = round(t.seconds, 2)
-        self.record(group="groups", name="seconds per dimension (admin, VIP)", role="admin", **parts)
+        self.record(
+            group="groups", name="seconds per dimension (admin, VIP)", role="admin", **parts
+        )
         for role in ("admin", "sales"):
             self.time_requests(
                 "cohorts",
@@ -450,8 +458,8 @@ class Commerce:
         )
 
     def run_clv(self) -> None:
-        from guanxi.analytics import clv_service
         from bench.orders import END
+        from guanxi.analytics import clv_service
 
         t = Timer()
         fit = clv_service.refit(as_of=END)
@@ -501,9 +509,8 @@ def wipe_orders() -> None:
 
 
 def prepare_orders(args) -> dict:
-    from guanxi.commerce.models import Order
-
     from bench import orders
+    from guanxi.commerce.models import Order
 
     path = marker_path(args.db)
     found = Order.objects.count()
@@ -577,6 +584,10 @@ def main(argv=None) -> int:
     if customers < 1000:
         print("no bench customers: run `python -m bench.run --db ... --generate-only` first")
         return 1
+    from guanxi.commerce.models import Order
+
+    if Order.objects.filter(id__gt=args.orders).exists():  # left by an interrupted run
+        Commerce(args).cleanup_webhook(refresh=not args.rebuild)
     dataset = prepare_orders(args)
     if args.rebuild:
         dataset["rebuild_stats_seconds"] = rebuild_stats()

@@ -261,8 +261,8 @@ def figures_for(
 
 def _rollup_figures(*, store: Store | None, periods: list[Period]) -> list[dict]:
     """``figures_for`` from the rollup: the additive figures are sums of ``KpiDay``;
-    paying and repeat customers come from the chains of paid orders (``KpiChainDay``,
-    see ``guanxi.analytics.rollup``); new customers as in the direct path."""
+    paying, repeat and new customers come from the chains of paid orders
+    (``KpiChainDay``, see ``guanxi.analytics.rollup``)."""
     lo = min(p.start for p in periods)
     hi = max(p.end for p in periods)
     zero = Value(D(0), output_field=MONEY)
@@ -284,10 +284,10 @@ def _rollup_figures(*, store: Store | None, periods: list[Period]) -> list[dict]
     }
     # Per day: orders whose prev is the same day (→ the day's customers) and, for each
     # period, whose prev / prev2 falls in the period (→ its customers and repeaters).
+    # The days listed rather than a range: each is one tight index range (day, ref_day).
     chain = KpiChainDay.objects.filter(
         scope=store.pk if store is not None else rollup.ALL_STORES,
-        day__gte=lo,
-        day__lte=hi,
+        day__in=[lo + datetime.timedelta(days=n) for n in range((hi - lo).days + 1)],
         ref_day__gte=lo,
     )
     by_day_chain = {
@@ -297,7 +297,7 @@ def _rollup_figures(*, store: Store | None, periods: list[Period]) -> list[dict]
             **{
                 f"{name}{i}": Coalesce(Sum(name, filter=Q(ref_day__gte=p.start)), 0)
                 for i, p in enumerate(periods)
-                for name in ("prev", "prev2")
+                for name in ("prev", "prev2", "firsts")
             },
         )
     }
@@ -312,7 +312,7 @@ def _rollup_figures(*, store: Store | None, periods: list[Period]) -> list[dict]
             "refunds": D(0),
             "gross_profit": D(0),
             "repeat_buyers": 0,
-            "new_buyers": _new_buyers(user=None, store=store, start=s, end=e),
+            "new_buyers": 0,
             "placed_orders": 0,
             "unpaid_orders": 0,
             "unpaid_amount": D(0),
@@ -326,6 +326,7 @@ def _rollup_figures(*, store: Store | None, periods: list[Period]) -> list[dict]
             if c:
                 prev += c[f"prev{i}"]
                 prev2 += c[f"prev2{i}"]
+                row["new_buyers"] += c[f"firsts{i}"]
             if d:
                 row["sales"] += d["sales"]
                 row["orders"] += d["n"]
@@ -457,11 +458,12 @@ def _direct_figures(*, user, store: Store | None, periods: list[Period]) -> list
 
 
 def _new_buyers(*, user, store: Store | None, start, end) -> int:
-    """Paying customers whose first payment ever falls in [start, end) (of those ``user``
-    sees; None = every customer)."""
-    qs = CustomerStats.objects.filter(first_paid_at__gte=start, first_paid_at__lt=end)
-    if user is not None:
-        qs = visible_to(user, qs, prefix="customer__")
+    """Paying customers whose first payment ever falls in [start, end)."""
+    qs = visible_to(
+        user,
+        CustomerStats.objects.filter(first_paid_at__gte=start, first_paid_at__lt=end),
+        prefix="customer__",
+    )
     if store is not None:
         qs = qs.filter(
             Exists(

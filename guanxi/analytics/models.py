@@ -95,9 +95,11 @@ class KpiOrderEntry(models.Model):
     for every order and with the KPI definitions of ``guanxi.analytics.kpi``).
 
     Days are local days in the rollup's time zone (``KpiRollupState.time_zone``). The
-    ``*prev*_day`` columns place the order in its customer's chain of paid orders (all
-    stores, and this store): the day of the paid order before it and the one before that,
-    which is what lets distinct customers be counted from daily sums (``KpiChainDay``)."""
+    ``*prev*_day`` columns place a paid order in its customer's chain of paid orders (all
+    stores, and this store): the day of the paid order before it and the one before that;
+    ``new_day``, on the customer's first paid order in this store, is the day of the
+    customer's first paid order anywhere. They let distinct customers be counted from
+    daily sums (``KpiChainDay``); ``chained`` says they are counted there."""
 
     # Not a foreign key: when an order is deleted its entry stays until
     # ``stats.refresh_customers`` (or the rebuild) takes it out of the cells too.
@@ -116,10 +118,15 @@ class KpiOrderEntry(models.Model):
     prev2_day = models.DateField(null=True)
     store_prev_day = models.DateField(null=True)
     store_prev2_day = models.DateField(null=True)
+    new_day = models.DateField(null=True)
+    chained = models.BooleanField(default=False)
 
     class Meta:
         indexes = [
-            models.Index(fields=["customer_id", "paid_at"], name="kpi_entry_customer_idx"),
+            # Chains are per customer; new customers of a store look up (customer, store).
+            models.Index(
+                fields=["customer_id", "store_id", "paid_at"], name="kpi_entry_customer_idx"
+            ),
         ]
 
 
@@ -147,22 +154,22 @@ class KpiDay(models.Model):
 
 class KpiChainDay(models.Model):
     """Paid orders of ``day`` whose customer's previous paid order (``prev``) or the one
-    before it (``prev2``) was paid on ``ref_day``, within ``scope`` (a store id, or 0
-    for all stores). Distinct customers of a period [s, e] follow from these sums:
-    paying customers = paid orders − Σ prev (day in [s, e], ref_day ≥ s); customers with
-    2+ orders = Σ prev − Σ prev2 over the same cells."""
+    before it (``prev2``) was paid on ``ref_day``, and customers' first paid orders in
+    the scope whose first payment anywhere was on ``ref_day`` (``firsts``), within
+    ``scope`` (a store id, or 0 for all stores). Distinct customers of a period [s, e]
+    follow from the sums over day in [s, e], ref_day ≥ s: paying customers = paid orders
+    − Σ prev; customers with 2+ orders = Σ prev − Σ prev2; new customers = Σ firsts."""
 
     scope = models.BigIntegerField()
     day = models.DateField()
     ref_day = models.DateField()
     prev = models.IntegerField(default=0)
     prev2 = models.IntegerField(default=0)
+    firsts = models.IntegerField(default=0)
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(
-                fields=["scope", "day", "ref_day"], name="uniq_kpi_chain_day"
-            ),
+            models.UniqueConstraint(fields=["scope", "day", "ref_day"], name="uniq_kpi_chain_day"),
         ]
 
 

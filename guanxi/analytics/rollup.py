@@ -17,10 +17,15 @@ before o, prev2(o) the one before that (within all stores, or within o's store):
 * customers with 2+ orders   = #{o: prev(o) ≥ s} − #{o: prev2(o) ≥ s}
   (a customer with k orders adds k − 1 and max(k − 2, 0));
 * paying customers of a day d = paid orders of d − #{o paid on d: prev(o) on d}.
+* new customers of [s, e] (first payment ever in it, and, for a store, a payment in
+  that store in it) = #{o: o is the customer's first paid order in the scope, paid in
+  [s, e], and the customer's first paid order anywhere was paid ≥ s}.
 
 ``KpiChainDay`` (scope, day, ref_day) counts the paid orders of ``day`` whose prev
-(``prev``) or prev2 (``prev2``) was paid on ``ref_day``; scope 0 is all stores, otherwise
-a store id. So every figure of the dashboard is a sum over a few hundred cells.
+(``prev``) or prev2 (``prev2``) was paid on ``ref_day``, and the first paid orders in the
+scope of customers whose first payment was on ``ref_day`` (``firsts``); scope 0 is all
+stores, otherwise a store id. So every figure of the dashboard is a sum over cells with
+day in the period and ref_day ≥ its start: a few thousand rows for a quarter.
 
 How it stays up to date
 =======================
@@ -73,7 +78,7 @@ ENTRY_FIELDS = (
     "refunds",
     "profit",
 )
-CHAIN_FIELDS = ("prev_day", "prev2_day", "store_prev_day", "store_prev2_day")
+CHAIN_FIELDS = ("prev_day", "prev2_day", "store_prev_day", "store_prev2_day", "new_day")
 
 
 def time_zone_name() -> str:
@@ -181,35 +186,42 @@ def _write_days(cells: dict) -> None:
 def _write_chain(cells: dict) -> None:
     t = connection.ops.quote_name(KpiChainDay._meta.db_table)
     with connection.cursor() as cursor:
-        for (scope, day, ref_day), (prev, prev2) in sorted(cells.items()):
-            if prev or prev2:
+        for (scope, day, ref_day), counts in sorted(cells.items()):
+            if any(counts):
                 cursor.execute(
-                    f"INSERT INTO {t} (scope, day, ref_day, prev, prev2) "
-                    "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (scope, day, ref_day) "
+                    f"INSERT INTO {t} (scope, day, ref_day, prev, prev2, firsts) "
+                    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (scope, day, ref_day) "
                     f"DO UPDATE SET prev = {t}.prev + excluded.prev, "
-                    f"prev2 = {t}.prev2 + excluded.prev2",
-                    [scope, day, ref_day, prev, prev2],
+                    f"prev2 = {t}.prev2 + excluded.prev2, "
+                    f"firsts = {t}.firsts + excluded.firsts",
+                    [scope, day, ref_day, *counts],
                 )
 
 
-def _chain_parts(store_id, paid_day, chain: dict) -> list[tuple[tuple, int, int]]:
-    """The chain cells an entry with these chain days adds to: (key, prev, prev2)."""
+def _chain_parts(store_id, paid_day, chain: dict) -> list[tuple[tuple, tuple[int, int, int]]]:
+    """The chain cells a paid, chained entry adds to: (key, (prev, prev2, firsts))."""
     out = []
     for scope, p1, p2 in (
         (ALL_STORES, chain["prev_day"], chain["prev2_day"]),
         (store_id, chain["store_prev_day"], chain["store_prev2_day"]),
     ):
         if p1 is not None:
-            out.append(((scope, paid_day, p1), 1, 0))
+            out.append(((scope, paid_day, p1), (1, 0, 0)))
         if p2 is not None:
-            out.append(((scope, paid_day, p2), 0, 1))
+            out.append(((scope, paid_day, p2), (0, 1, 0)))
+    # The customer's first paid order: new on its day; its first in this store: new to
+    # the store in any period that also holds the customer's first payment (new_day).
+    if chain["prev_day"] is None:
+        out.append(((ALL_STORES, paid_day, paid_day), (0, 0, 1)))
+    if chain["new_day"] is not None:
+        out.append(((store_id, paid_day, chain["new_day"]), (0, 0, 1)))
     return out
 
 
 def _add_chain(cells: dict, parts, sign: int) -> None:
-    for key, prev, prev2 in parts:
-        a, b = cells.get(key, (0, 0))
-        cells[key] = (a + sign * prev, b + sign * prev2)
+    for key, counts in parts:
+        old = cells.get(key, (0, 0, 0))
+        cells[key] = tuple(a + sign * b for a, b in zip(old, counts, strict=True))
 
 
 def _lock_customers(customer_ids) -> None:
@@ -229,7 +241,7 @@ def rechain(customer_ids) -> None:
     rows = list(
         KpiOrderEntry.objects.filter(customer_id__in=ids, paid_at__isnull=False)
         .order_by("customer_id", "paid_at", "order_id")
-        .values("order_id", "customer_id", "store_id", "paid_day", *CHAIN_FIELDS)
+        .values("order_id", "customer_id", "store_id", "paid_day", "chained", *CHAIN_FIELDS)
     )
     cells: dict = {}
     last_all: dict = defaultdict(list)  # customer → paid days so far
@@ -242,14 +254,17 @@ def rechain(customer_ids) -> None:
             "prev2_day": seen[-2] if len(seen) > 1 else None,
             "store_prev_day": seen_store[-1] if seen_store else None,
             "store_prev2_day": seen_store[-2] if len(seen_store) > 1 else None,
+            # The customer's first paid day (this row's own when it is the first).
+            "new_day": None if seen_store else (seen[0] if seen else row["paid_day"]),
         }
         seen.append(row["paid_day"])
         seen_store.append(row["paid_day"])
         old = {f: row[f] for f in CHAIN_FIELDS}
-        if new != old:
-            _add_chain(cells, _chain_parts(row["store_id"], row["paid_day"], old), -1)
+        if new != old or not row["chained"]:
+            if row["chained"]:
+                _add_chain(cells, _chain_parts(row["store_id"], row["paid_day"], old), -1)
             _add_chain(cells, _chain_parts(row["store_id"], row["paid_day"], new), +1)
-            KpiOrderEntry.objects.filter(order_id=row["order_id"]).update(**new)
+            KpiOrderEntry.objects.filter(order_id=row["order_id"]).update(**new, chained=True)
     _write_chain(cells)
 
 
@@ -274,23 +289,26 @@ def apply_order(order: Order | None, *, order_id: int, profit=None) -> bool:
     _add_days(days, _day_parts(old), -1)
     _add_days(days, _day_parts(new), +1)
     _write_days(days)
-    moved = old is None or new is None or any(
-        old[k] != new[k] for k in ("paid_at", "customer_id", "store_id")
+    moved = (
+        old is None
+        or new is None
+        or any(old[k] != new[k] for k in ("paid_at", "customer_id", "store_id"))
     )
     customers = set()
     if row is not None and moved:
         # Out of its chains first; rechain puts it (and its neighbours) back.
-        chain = {f: getattr(row, f) for f in CHAIN_FIELDS}
-        cells: dict = {}
-        _add_chain(cells, _chain_parts(row.store_id, row.paid_day, chain), -1)
-        _write_chain(cells)
+        if row.chained:
+            chain = {f: getattr(row, f) for f in CHAIN_FIELDS}
+            cells: dict = {}
+            _add_chain(cells, _chain_parts(row.store_id, row.paid_day, chain), -1)
+            _write_chain(cells)
         customers.add(row.customer_id)
     if new is None:
         KpiOrderEntry.objects.filter(order_id=order_id).delete()
     elif row is None:
         KpiOrderEntry.objects.create(order_id=order_id, **new)
     else:
-        reset = dict.fromkeys(CHAIN_FIELDS) if moved else {}
+        reset = {**dict.fromkeys(CHAIN_FIELDS), "chained": False} if moved else {}
         KpiOrderEntry.objects.filter(order_id=order_id).update(**new, **reset)
     if moved and new is not None and new["paid_at"] is not None:
         customers.add(new["customer_id"])
@@ -342,10 +360,14 @@ def rebuild_entries(cond: str, params: list) -> None:
             INSERT INTO {entries}
                 (order_id, store_id, customer_id, placed_day, unpaid_amount, paid_at, paid_day,
                  sales, items, refunds, profit,
-                 prev_day, prev2_day, store_prev_day, store_prev2_day)
+                 prev_day, prev2_day, store_prev_day, store_prev2_day, new_day, chained)
             SELECT order_id, store_id, customer_id, placed_day, unpaid_amount, paid_at,
                    paid_day, sales, items, refunds, profit,
-                   {lag(1, w_all)}, {lag(2, w_all)}, {lag(1, w_store)}, {lag(2, w_store)}
+                   {lag(1, w_all)}, {lag(2, w_all)}, {lag(1, w_store)}, {lag(2, w_store)},
+                   CASE WHEN paid_at IS NOT NULL AND ROW_NUMBER() OVER ({w_store}) = 1
+                        THEN MIN(paid_day) OVER (PARTITION BY customer_id, paid_at IS NULL)
+                   END,
+                   paid_at IS NOT NULL
             FROM (
                 SELECT o.id AS order_id, o.store_id, o.customer_id,
                        {placed_sql} AS placed_day,
@@ -370,7 +392,8 @@ def rebuild_entries(cond: str, params: list) -> None:
 
 def rebuild_cells() -> None:
     """Recompute ``KpiDay`` and ``KpiChainDay`` from the ledger and mark the rollup
-    complete. Call inside a transaction that excludes the consumer."""
+    complete. Call inside a transaction that excludes the consumer. The rows go in in
+    key order, so a dashboard's cells lie together on disk."""
     qn = connection.ops.quote_name
     entries = qn(KpiOrderEntry._meta.db_table)
     days = qn(KpiDay._meta.db_table)
@@ -384,6 +407,7 @@ def rebuild_cells() -> None:
                    SUM(profit), 0, 0, 0
             FROM {entries} WHERE paid_at IS NOT NULL
             GROUP BY store_id, paid_day
+            ORDER BY paid_day, store_id
             """
         )
         cursor.execute(
@@ -393,6 +417,7 @@ def rebuild_cells() -> None:
                    SUM(CASE WHEN paid_at IS NULL THEN 1 ELSE 0 END), SUM(unpaid_amount)
             FROM {entries}
             GROUP BY store_id, placed_day
+            ORDER BY placed_day, store_id
             ON CONFLICT (day, store_id) DO UPDATE SET placed = excluded.placed,
                 unpaid = excluded.unpaid, unpaid_amount = excluded.unpaid_amount
             """
@@ -400,21 +425,29 @@ def rebuild_cells() -> None:
         cursor.execute(f"DELETE FROM {chain}")
         cursor.execute(
             f"""
-            INSERT INTO {chain} (scope, day, ref_day, prev, prev2)
-            SELECT scope, day, ref_day, SUM(p1), SUM(p2) FROM (
-                SELECT 0 AS scope, paid_day AS day, prev_day AS ref_day, 1 AS p1, 0 AS p2
+            INSERT INTO {chain} (scope, day, ref_day, prev, prev2, firsts)
+            SELECT scope, day, ref_day, SUM(p1), SUM(p2), SUM(f) FROM (
+                SELECT 0 AS scope, paid_day AS day, prev_day AS ref_day,
+                       1 AS p1, 0 AS p2, 0 AS f
                 FROM {entries} WHERE prev_day IS NOT NULL
                 UNION ALL
-                SELECT 0, paid_day, prev2_day, 0, 1
+                SELECT 0, paid_day, prev2_day, 0, 1, 0
                 FROM {entries} WHERE prev2_day IS NOT NULL
                 UNION ALL
-                SELECT store_id, paid_day, store_prev_day, 1, 0
+                SELECT 0, paid_day, paid_day, 0, 0, 1
+                FROM {entries} WHERE paid_at IS NOT NULL AND prev_day IS NULL
+                UNION ALL
+                SELECT store_id, paid_day, store_prev_day, 1, 0, 0
                 FROM {entries} WHERE store_prev_day IS NOT NULL
                 UNION ALL
-                SELECT store_id, paid_day, store_prev2_day, 0, 1
+                SELECT store_id, paid_day, store_prev2_day, 0, 1, 0
                 FROM {entries} WHERE store_prev2_day IS NOT NULL
+                UNION ALL
+                SELECT store_id, paid_day, new_day, 0, 0, 1
+                FROM {entries} WHERE new_day IS NOT NULL
             ) x
             GROUP BY scope, day, ref_day
+            ORDER BY scope, day, ref_day
             """
         )
     mark_ready()
@@ -433,10 +466,10 @@ def day_table() -> dict[tuple[int, datetime.date], tuple]:
     return out
 
 
-def chain_table() -> dict[tuple[int, datetime.date, datetime.date], tuple[int, int]]:
+def chain_table() -> dict[tuple[int, datetime.date, datetime.date], tuple[int, int, int]]:
     """Every non-empty KpiChainDay cell."""
     return {
-        (r["scope"], r["day"], r["ref_day"]): (r["prev"], r["prev2"])
-        for r in KpiChainDay.objects.values("scope", "day", "ref_day", "prev", "prev2")
-        if r["prev"] or r["prev2"]
+        (r["scope"], r["day"], r["ref_day"]): (r["prev"], r["prev2"], r["firsts"])
+        for r in KpiChainDay.objects.values("scope", "day", "ref_day", "prev", "prev2", "firsts")
+        if r["prev"] or r["prev2"] or r["firsts"]
     }

@@ -521,6 +521,10 @@ def customers_stage_set_by_system_bulk(
         if count != len(ids):  # cannot happen while the rows are locked
             raise RuntimeError("customer stages changed under a lock")
         moved[stage] = count
+    # The rows audit.record and events.emit would write (actor None: the system), as
+    # plain dicts inserted without bulk_create's per-value overhead.
+    from guanxi.customers.importing import _insert  # importing imports this module
+
     model = Customer._meta.label_lower
     entries, rows = [], []
     for pk, old, name in current:
@@ -528,35 +532,33 @@ def customers_stage_set_by_system_bulk(
         if old not in allowed[stage]:
             continue
         note = notes.get(pk, "")
-        # As audit.record and events.emit build them (actor None: the system).
         entries.append(
-            AuditEntry(
-                at=now,
-                actor=None,
-                action="update",
-                model=model,
-                object_id=pk,
-                object_repr=str(name)[:200],
-                changes={"stage": [old, stage]},
-                note=note[:500],
-            )
+            {
+                "at": now,
+                "actor_id": None,
+                "action": "update",
+                "model": model,
+                "object_id": pk,
+                "object_repr": str(name)[:200],
+                "changes": {"stage": [old, stage]},
+                "note": note[:500],
+            }
         )
-        common = {"occurred_at": now, "actor": None, "model": model, "object_id": pk}
+        common = {"occurred_at": now, "actor_id": None, "model": model, "object_id": pk}
         rows.append(
-            BusinessEvent(
-                name="customer.updated", customer_id=pk, payload={"fields": ["stage"]}, **common
-            )
+            {"name": "customer.updated", "customer_id": pk, "payload": {"fields": ["stage"]}}
+            | common
         )
         rows.append(
-            BusinessEvent(
-                name="customer.stage_changed",
-                customer_id=pk,
-                payload={"from": old, "to": stage, "reason": note},
-                **common,
-            )
+            {
+                "name": "customer.stage_changed",
+                "customer_id": pk,
+                "payload": {"from": old, "to": stage, "reason": note},
+            }
+            | common
         )
-    AuditEntry.objects.bulk_create(entries)
-    BusinessEvent.objects.bulk_create(rows)
+    _insert(AuditEntry, entries)
+    _insert(BusinessEvent, rows)
     return moved
 
 

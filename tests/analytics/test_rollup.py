@@ -46,9 +46,7 @@ def both(store=None, periods=()):
 
 def tables():
     entries = {
-        e["order_id"]: e
-        for e in KpiOrderEntry.objects.values()
-        if e["placed_day"] is not None
+        e["order_id"]: e for e in KpiOrderEntry.objects.values() if e["placed_day"] is not None
     }
     return rollup.day_table(), rollup.chain_table(), entries
 
@@ -137,6 +135,7 @@ def test_the_rollup_gives_the_numbers_of_the_orders_and_equals_its_rebuild(db, s
     # The same buyers did buy more than once in a period, in both stores.
     whole = both(None, [periods[0]])[0][0]
     assert whole["repeat_buyers"] > 0 and whole["buyers"] < whole["orders"]
+    assert 0 < whole["new_buyers"] < whole["buyers"] + 1
     incremental = tables()
     stats.rebuild(chunk=2)
     assert tables() == incremental
@@ -196,9 +195,7 @@ def test_an_unbuilt_rollup_or_another_time_zone_is_not_read(shop):
     assert report.exact["sales"] == D("33.33")  # ... but it is not read
     stats.rebuild()
     assert rollup.ready()
-    assert both(None, [kpi.Period(START, datetime.date(2024, 3, 31))])[0][0]["sales"] == D(
-        "33.33"
-    )
+    assert both(None, [kpi.Period(START, datetime.date(2024, 3, 31))])[0][0]["sales"] == D("33.33")
 
 
 def test_the_same_events_again_change_nothing(shop):

@@ -92,7 +92,7 @@ def _lines(rng, products):
 
 @pytest.fixture
 def shop(admin_user, alice):
-    """Two stores, a small tea catalogue, 20 customers and ~70 orders over ten months
+    """Two stores, a small tea catalogue, 20 customers and 45 orders over ten months
     (placed, paid, shipped; a few unpaid, one cancelled, a partial and a full refund),
     all through the ingest service; then RFM scores, a CLV fit, the churn rules and a
     saved customer group, as the background tasks would leave them."""
@@ -193,6 +193,7 @@ def shop(admin_user, alice):
     group = groups.group_create(
         actor=admin_user, data={"name": "浙江客户", "filters": {"province": "浙江省"}}
     )
+    assert Order.objects.count() == 45
     best = Customer.objects.get(name="张伟")
     return {
         "customer": best,
@@ -200,6 +201,23 @@ def shop(admin_user, alice):
         "store": tmall,
         "group": group,
     }
+
+
+# What shows each page has the shop's data, not its empty state: a selector and how many.
+CONTENT = {
+    "kpi": ("#kpi-table tr[data-key]", 23),
+    "orders": ("table.orders tbody tr", 45),
+    "order": ("#items tbody tr", 3),
+    "stores": ("table.stores tbody tr", 2),
+    "store": ("#rejections tbody tr", 1),
+    "products": ("table.products tbody tr", 6),
+    "rfm": ("[data-analysis-chart]", 2),
+    "group": ("[data-analysis-chart]", 9),
+    "churn": ("[data-analysis-chart]", 1),
+    "cohorts": ("[data-analysis-chart]", 1),
+    "clv": ("#clv-chart", 1),  # drawn only when there are predictions
+    "customer": ("#order-stats [data-stat]", 9),
+}
 
 
 def pages(shop) -> dict[str, str]:
@@ -234,22 +252,37 @@ CHARTS_DRAWN = """() => {
 
 
 def test_every_commerce_and_analytics_page_fits_the_screen_in_both_languages(
-    page, live_server, admin_user, shop, viewport
+    browser, live_server, admin_user, shop
 ):
-    width = VIEWPORTS[viewport]["width"]
-    too_wide = []
-    login_as(page, live_server, admin_user, None)
-    for lang in ["zh-hans", "en"]:
-        page.context.add_cookies(
-            [{"name": settings.LANGUAGE_COOKIE_NAME, "value": lang, "url": live_server.url}]
+    # One shop for both screens (building it is the slow part), so the viewports are a
+    # loop here rather than the ``page`` fixture's parameters.
+    too_wide, script_errors = [], []
+    for viewport, size in VIEWPORTS.items():
+        context = browser.new_context(
+            viewport=size,
+            locale="zh-CN",
+            is_mobile=viewport == "phone",
+            has_touch=viewport == "phone",
         )
-        for name, path in pages(shop).items():
-            response = page.goto(f"{live_server.url}{path}")
-            assert response.status == 200, (name, lang, response.status)
-            expect(page.locator("html")).to_have_attribute("lang", lang)
-            page.wait_for_function(CHARTS_DRAWN)
-            screenshot(page, f"commerce-{name}-{viewport}-{lang}")
-            if overflow(page, width) > 1:
-                too_wide.append((name, lang, overflow(page, width)))
+        page = context.new_page()
+        page.set_default_timeout(15000)
+        page.on("pageerror", lambda error, p=page: script_errors.append((p.url, str(error))))
+        login_as(page, live_server, admin_user, None)
+        for lang in ["zh-hans", "en"]:
+            page.context.add_cookies(
+                [{"name": settings.LANGUAGE_COOKIE_NAME, "value": lang, "url": live_server.url}]
+            )
+            for name, path in pages(shop).items():
+                response = page.goto(f"{live_server.url}{path}")
+                assert response.status == 200, (viewport, name, lang, response.status)
+                expect(page.locator("html")).to_have_attribute("lang", lang)
+                page.wait_for_function(CHARTS_DRAWN)
+                if name in CONTENT:
+                    selector, count = CONTENT[name]
+                    assert page.locator(selector).count() == count, (viewport, name, lang)
+                screenshot(page, f"commerce-{name}-{viewport}-{lang}")
+                if overflow(page, size["width"]) > 1:
+                    too_wide.append((viewport, name, lang, overflow(page, size["width"])))
+        context.close()
     assert too_wide == []
-
+    assert script_errors == []

@@ -87,11 +87,11 @@ def number(text: str) -> D:
 
 def kpi(page) -> dict[str, D]:
     """The current-period figures of the "All figures" table, by metric key."""
-    rows = page.locator("#kpi-table tr[data-key]")
-    expect(rows.first).to_be_visible()
+    expect(page.locator("#kpi-table tr[data-key]").first).to_be_visible()
     figures = {}
     for key in ["sales", "buyers", "orders", "refunds"]:
-        figures[key] = number(rows.and_(page.locator(f"[data-key={key}]")).locator("td").nth(1).inner_text())
+        current = page.locator(f"#kpi-table tr[data-key={key}] td").nth(1)
+        figures[key] = number(current.inner_text())
     # The decomposition tree shows the same sales figure at its root.
     root = page.locator("#kpi-tree .kpi-node[data-key=sales] .kn-value")
     assert number(root.inner_text()) == figures["sales"]

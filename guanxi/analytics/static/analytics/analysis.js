@@ -19,7 +19,7 @@
       yAxis: yAxis,
       series: d.series.map(function (s) {
         return { name: s.name, type: kind, data: s.data, yAxisIndex: s.axis || 0,
-                 barMaxWidth: 36, smooth: kind === "line", symbolSize: 6 };
+                 barMaxWidth: 36, smooth: false, symbolSize: 6 };  // a smoothed curve overshoots the data
       }),
     };
   }

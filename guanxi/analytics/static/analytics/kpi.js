@@ -13,7 +13,7 @@ document.addEventListener("DOMContentLoaded", function () {
     xAxis: { type: "category", data: data.dates },
     yAxis: [{ type: "value" }, { type: "value", minInterval: 1, splitLine: { show: false } }],
     series: [
-      { name: el.dataset.sales || "Sales", type: "line", smooth: true, areaStyle: { opacity: 0.08 },
+      { name: el.dataset.sales || "Sales", type: "line", smooth: false, areaStyle: { opacity: 0.08 },
         data: data.sales.map(Number) },
       { name: el.dataset.orders || "Orders", type: "bar", yAxisIndex: 1, barMaxWidth: 14,
         itemStyle: { opacity: 0.5 }, data: data.orders },
