@@ -181,7 +181,12 @@ class OrderEvent(models.Model):
     event_key = models.CharField(max_length=64, default="", blank=True)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(default=timezone.now)
-    source = models.CharField(max_length=10, default="webhook")  # webhook, api, import
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", _("Webhook")
+        API = "api", _("API")
+        IMPORT = "import", _("Import")
+
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.WEBHOOK)
     payload = models.JSONField(default=dict)
     order = models.ForeignKey(Order, on_delete=models.CASCADE, null=True, related_name="events")
 
