@@ -181,6 +181,7 @@ class OrderEvent(models.Model):
     event_key = models.CharField(max_length=64, default="", blank=True)
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField(default=timezone.now)
+
     class Source(models.TextChoices):
         WEBHOOK = "webhook", _("Webhook")
         API = "api", _("API")
