@@ -117,6 +117,9 @@ def _candidate_batches(
         chunk = ids[start : start + batch_size]
         rows = (
             Customer.objects.filter(may_cross, pk__gte=chunk[0], pk__lte=chunk[-1])
+            # The same range on the statistics, so PostgreSQL reads only that range of
+            # both tables (it does not carry a range across the join).
+            .filter(stats__pk__gte=chunk[0], stats__pk__lte=chunk[-1])
             .annotate(_store=last_store)
             .order_by("pk")
             .values_list("pk", "stage", "_store", "stats__last_order_at", "stats__p_alive")

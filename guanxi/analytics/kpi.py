@@ -36,6 +36,16 @@ chosen. "Paid in the period" means ``paid_at`` falls in it.
 * **Gross profit** 毛利 = Σ over those orders that still count (not cancelled, not fully
   refunded; see ``guanxi.analytics.stats``) of paid − refunded − cost of the goods kept;
   **gross margin** = gross profit / net sales.
+
+Where the numbers come from
+===========================
+For a user who sees every customer (scope *all*) the figures are sums over the daily
+rollup (``guanxi.analytics.rollup``: additive figures per store and local day, and the
+chains of each customer's paid orders, from which paying, repeat and new customers
+follow exactly), kept by the statistics consumer; so, like new customers, they follow
+the consumer. Users who see their team's or their own customers, users in another time
+zone, and a rollup not yet built (``guanxi rebuild_stats``) compute from the orders.
+The tests check that both give the same numbers.
 """
 
 import calendar

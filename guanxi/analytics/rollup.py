@@ -166,36 +166,35 @@ def _add_days(cells: dict, parts, sign: int) -> None:
             cell[key] = cell.get(key, 0) + sign * value
 
 
-def _write_days(cells: dict) -> None:
-    t = connection.ops.quote_name(KpiDay._meta.db_table)
-    cols = ", ".join(DAY_FIELDS)
-    sets = ", ".join(f"{c} = {t}.{c} + excluded.{c}" for c in DAY_FIELDS)
-    marks = ", ".join(["%s"] * (2 + len(DAY_FIELDS)))
+def _upsert_add(model, keys: tuple[str, ...], fields: tuple[str, ...], rows: list) -> None:
+    """Add ``rows`` ((*keys, *fields) tuples, keys unique) to the cells in one atomic
+    ``INSERT … ON CONFLICT DO UPDATE SET f = f + excluded.f``."""
+    if not rows:
+        return
+    t = connection.ops.quote_name(model._meta.db_table)
+    cols = ", ".join((*keys, *fields))
+    marks = ", ".join(["(" + ", ".join(["%s"] * (len(keys) + len(fields))) + ")"] * len(rows))
+    sets = ", ".join(f"{c} = {t}.{c} + excluded.{c}" for c in fields)
     with connection.cursor() as cursor:
-        for (store_id, day), delta in sorted(cells.items()):
-            if not any(delta.values()):
-                continue
-            values = [delta.get(c, 0) for c in DAY_FIELDS]
-            cursor.execute(
-                f"INSERT INTO {t} (store_id, day, {cols}) VALUES ({marks}) "
-                f"ON CONFLICT (day, store_id) DO UPDATE SET {sets}",
-                [store_id, day, *values],
-            )
+        cursor.execute(
+            f"INSERT INTO {t} ({cols}) VALUES {marks} "
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}",
+            [v for row in rows for v in row],
+        )
+
+
+def _write_days(cells: dict) -> None:
+    rows = [
+        (day, store_id, *(delta.get(c, 0) for c in DAY_FIELDS))
+        for (store_id, day), delta in sorted(cells.items())
+        if any(delta.values())
+    ]
+    _upsert_add(KpiDay, ("day", "store_id"), DAY_FIELDS, rows)
 
 
 def _write_chain(cells: dict) -> None:
-    t = connection.ops.quote_name(KpiChainDay._meta.db_table)
-    with connection.cursor() as cursor:
-        for (scope, day, ref_day), counts in sorted(cells.items()):
-            if any(counts):
-                cursor.execute(
-                    f"INSERT INTO {t} (scope, day, ref_day, prev, prev2, firsts) "
-                    "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (scope, day, ref_day) "
-                    f"DO UPDATE SET prev = {t}.prev + excluded.prev, "
-                    f"prev2 = {t}.prev2 + excluded.prev2, "
-                    f"firsts = {t}.firsts + excluded.firsts",
-                    [scope, day, ref_day, *counts],
-                )
+    rows = [(*key, *counts) for key, counts in sorted(cells.items()) if any(counts)]
+    _upsert_add(KpiChainDay, ("scope", "day", "ref_day"), ("prev", "prev2", "firsts"), rows)
 
 
 def _chain_parts(store_id, paid_day, chain: dict) -> list[tuple[tuple, tuple[int, int, int]]]:
@@ -231,11 +230,14 @@ def _lock_customers(customer_ids) -> None:
         list(CustomerStats.objects.select_for_update().filter(customer_id__in=ids).order_by("pk"))
 
 
-def rechain(customer_ids) -> None:
+def rechain(customer_ids, cells: dict | None = None) -> None:
     """Recompute the chains of these customers' paid orders from the ledger and apply the
-    difference to ``KpiChainDay``. Call inside a transaction."""
+    difference (with ``cells``, changes already due) to ``KpiChainDay``. Call inside a
+    transaction."""
+    cells = {} if cells is None else cells
     ids = sorted({int(pk) for pk in customer_ids if pk is not None})
     if not ids:
+        _write_chain(cells)
         return
     _lock_customers(ids)
     rows = list(
@@ -243,7 +245,6 @@ def rechain(customer_ids) -> None:
         .order_by("customer_id", "paid_at", "order_id")
         .values("order_id", "customer_id", "store_id", "paid_day", "chained", *CHAIN_FIELDS)
     )
-    cells: dict = {}
     last_all: dict = defaultdict(list)  # customer → paid days so far
     last_store: dict = defaultdict(list)  # (customer, store) → paid days so far
     for row in rows:
@@ -295,13 +296,12 @@ def apply_order(order: Order | None, *, order_id: int, profit=None) -> bool:
         or any(old[k] != new[k] for k in ("paid_at", "customer_id", "store_id"))
     )
     customers = set()
+    cells: dict = {}
     if row is not None and moved:
         # Out of its chains first; rechain puts it (and its neighbours) back.
         if row.chained:
             chain = {f: getattr(row, f) for f in CHAIN_FIELDS}
-            cells: dict = {}
             _add_chain(cells, _chain_parts(row.store_id, row.paid_day, chain), -1)
-            _write_chain(cells)
         customers.add(row.customer_id)
     if new is None:
         KpiOrderEntry.objects.filter(order_id=order_id).delete()
@@ -313,7 +313,7 @@ def apply_order(order: Order | None, *, order_id: int, profit=None) -> bool:
     if moved and new is not None and new["paid_at"] is not None:
         customers.add(new["customer_id"])
     if moved:
-        rechain(customers)
+        rechain(customers, cells)
     return True
 
 

@@ -484,7 +484,8 @@ def customers_stage_set_by_system_bulk(
     same outcome (stage and updated_at; one audit entry with no actor, the stage change
     and the customer's note; ``customer.updated`` and ``customer.stage_changed`` per
     customer, in that order) in a handful of queries: lock the rows, one UPDATE per new
-    stage, one INSERT of the audit entries and one of the events.
+    stage, one multi-row insert (executemany / COPY) of the audit entries and one of
+    the events.
 
     ``ids_by_stage`` maps a new stage to the customers to move there; a customer moves
     only if its stage now is one of ``allowed_from[new stage]`` (checked on the locked

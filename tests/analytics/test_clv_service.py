@@ -229,7 +229,15 @@ def test_a_refit_changes_only_the_clv_columns_of_existing_statistics(store, alic
     assert (kept.r_score, kept.rfm_segment) == (4, "champions")
     assert kept.clv_12m is not None and kept.p_alive is not None
     assert kept.updated_at > local("2020-01-01")
-    assert CustomerStats.objects.count() == 60  # the missing rows were created
+    assert CustomerStats.objects.count() == 60  # the missing rows were created ...
+    created = CustomerStats.objects.get(customer=customers[1])  # ... with the defaults
+    assert (created.orders, created.revenue, created.r_score, created.rfm_segment) == (
+        0,
+        D("0"),
+        0,
+        "",
+    )
+    assert created.clv_12m is not None and created.expected_purchases_12m is not None
 
 
 def test_customers_without_a_counted_order_lose_old_predictions(store, alice):
@@ -562,8 +570,9 @@ def test_the_refit_command_explains_too_little_history(db):
 
 
 def _insert(model, columns: list[str], rows, fixed: dict | None = None) -> None:
-    """INSERT many rows fast (executemany): ``columns`` vary per row (values already in
-    the database's form), every other field gets ``fixed[name]`` or its default."""
+    """Insert many rows fast (executemany; COPY on PostgreSQL): ``columns`` vary per row
+    (values already in the database's form), every other field gets ``fixed[name]`` or
+    its default."""
     fixed = fixed or {}
     fields = [
         f
@@ -577,7 +586,13 @@ def _insert(model, columns: list[str], rows, fixed: dict | None = None) -> None:
         f"VALUES ({', '.join(['%s'] * len(names))})"
     )
     with connection.cursor() as cursor:
-        cursor.executemany(sql, [(*constant, *row) for row in rows])
+        if connection.vendor == "postgresql":
+            copy_sql = f"COPY {model._meta.db_table} ({', '.join(names)}) FROM STDIN"
+            with cursor.cursor.copy(copy_sql) as copy:
+                for row in rows:
+                    copy.write_row((*constant, *row))
+        else:
+            cursor.executemany(sql, [(*constant, *row) for row in rows])
 
 
 def _db_times(days: np.ndarray, minutes: int) -> list[str]:
