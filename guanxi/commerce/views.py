@@ -6,6 +6,7 @@ from django.contrib import messages
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from guanxi.accounts.roles import Action, can, require, role_of
@@ -15,14 +16,15 @@ from guanxi.core.errors import ValidationFailed
 from guanxi.web.decorators import service_errors
 
 PAGE_SIZE = 50
+# Lazy: translated when a page is drawn, in that page's language.
 STORE_FORM_FIELDS = [
-    ("code", _("Code")),
-    ("name", _("Name")),
-    ("channel", _("Channel")),
-    ("currency", _("Currency")),
-    ("dormant_after_days", _("Dormant after (days)")),
-    ("lost_after_days", _("Lost after (days)")),
-    ("p_alive_threshold", _("P(alive) threshold")),
+    ("code", gettext_lazy("Code")),
+    ("name", gettext_lazy("Name")),
+    ("channel", gettext_lazy("Channel")),
+    ("currency", gettext_lazy("Currency")),
+    ("dormant_after_days", gettext_lazy("Dormant after (days)")),
+    ("lost_after_days", gettext_lazy("Lost after (days)")),
+    ("p_alive_threshold", gettext_lazy("P(alive) threshold")),
 ]
 
 
