@@ -240,6 +240,45 @@ def test_a_refit_changes_only_the_clv_columns_of_existing_statistics(store, alic
     assert created.clv_12m is not None and created.expected_purchases_12m is not None
 
 
+def test_a_repeated_refit_leaves_unchanged_rows_alone(store, alice):
+    shop_with_history(store, [alice], n=60)
+    clv_service.refit(as_of=AS_OF)
+    CustomerStats.objects.update(updated_at=local("2020-01-01"))
+    clv_service.refit(as_of=AS_OF)
+    assert not CustomerStats.objects.exclude(updated_at=local("2020-01-01")).exists()
+    assert ClvFit.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_a_large_refit_updates_in_parallel_sessions(store, alice, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("the parallel write is for PostgreSQL")
+    shop_with_history(store, [alice], n=80)
+    ranges = []
+    real_update = clv_service._update_range
+    monkeypatch.setattr(
+        clv_service,
+        "_update_range",
+        lambda scratch, now, id_range: (
+            ranges.append(id_range) or real_update(scratch, now, id_range)
+        ),
+    )
+    monkeypatch.setattr(clv_service, "PARALLEL_MIN_ROWS", 10)
+    clv_service.refit(as_of=AS_OF)  # creates the rows
+    clv_service.refit(as_of=AS_OF + datetime.timedelta(days=1))  # updates them in 2 parts
+    parallel = dict(CustomerStats.objects.values_list("customer_id", "clv_12m"))
+    assert len(ranges) == 4 and ranges[2][1] == ranges[3][0]
+
+    CustomerStats.objects.update(clv_12m=None)
+    monkeypatch.setattr(clv_service, "PARALLEL_MIN_ROWS", 10**9)
+    clv_service.refit(as_of=AS_OF + datetime.timedelta(days=1))  # one transaction
+    assert dict(CustomerStats.objects.values_list("customer_id", "clv_12m")) == parallel
+    assert len(ranges) == 4
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_tables WHERE tablename LIKE 'clv_predictions%'")
+        assert cursor.fetchone()[0] == 0
+
+
 def test_customers_without_a_counted_order_lose_old_predictions(store, alice):
     customers = shop_with_history(store, [alice], n=60)
     clv_service.refit(as_of=AS_OF)
