@@ -2,9 +2,8 @@
 ``python -m bench.report``."""
 
 import json
-from pathlib import Path
 
-OUT = Path(__file__).resolve().parent / "out"
+from bench.run import OUT
 
 
 def load(db: str) -> dict:

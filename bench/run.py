@@ -21,9 +21,12 @@ import sys
 import time
 from pathlib import Path
 
-OUT = Path(__file__).resolve().parent / "out"
+# BENCH_NAME=small gives a second, independent data set (bench/out/small/ and PostgreSQL
+# guanxi_bench_small), e.g. to try a change on 100k customers beside the 1M one.
+BENCH_NAME = os.environ.get("BENCH_NAME", "")
+OUT = Path(__file__).resolve().parent / "out" / BENCH_NAME
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-PG_DB = "guanxi_bench"
+PG_DB = f"guanxi_bench_{BENCH_NAME}" if BENCH_NAME else "guanxi_bench"
 TARGETS = {"list": 50.0, "search": 50.0, "360": 100.0}  # p95 in ms
 IMPORT_TARGET = 20_000  # rows/s
 
