@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "guanxi.customers",
     "guanxi.commerce",
     "guanxi.analytics",
+    "guanxi.sales",
     "guanxi.web",
 ]
 
@@ -189,6 +190,8 @@ EMAIL_BACKEND = (
 )
 DEFAULT_FROM_EMAIL = os.environ.get("GUANXI_DEFAULT_FROM_EMAIL", "Guanxi <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where links in e-mails sent by background tasks (reminders, digests) point.
+GUANXI_BASE_URL = os.environ.get("GUANXI_BASE_URL", "http://127.0.0.1:8000")
 
 # Background work: Django's Tasks API with the database backend, so no broker is needed.
 TASKS = {

@@ -11,5 +11,7 @@ urlpatterns = [
     path("customers/", include("guanxi.customers.urls")),
     path("commerce/", include("guanxi.commerce.urls")),
     path("analytics/", include("guanxi.analytics.urls")),
+    path("sales/", include("guanxi.sales.urls")),
+    path("f/", include("guanxi.sales.urls_public")),
     path("", include("guanxi.web.urls")),
 ]

@@ -91,6 +91,7 @@ def _mount():
     from guanxi.customers.api import router as customers_router
     from guanxi.customers.api_dedup import router as dedup_router
     from guanxi.customers.api_transfer import router as transfer_router
+    from guanxi.sales.api import router as sales_router
 
     api.add_router("/", accounts_router)
     # Fixed paths (/customers/duplicates, /customers/merge …) before /customers/{id}.
@@ -102,6 +103,7 @@ def _mount():
     api.add_router("/", analytics_router)
     api.add_router("/", analysis_router)
     api.add_router("/", clv_router)  # CLV (clv helper)
+    api.add_router("/", sales_router)
 
 
 _mount()

@@ -131,3 +131,27 @@ class ProcessedEvent(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["consumer", "event"], name="uniq_consumer_event")
         ]
+
+
+class Notification(models.Model):
+    """An in-app message to one user (a new lead, a task reminder ...); see
+    ``guanxi.core.notify`` which also sends it by e-mail when asked."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=32)  # "lead.assigned", "task.reminder" ...
+    title = models.CharField(_("title"), max_length=200)
+    body = models.TextField(_("message"), blank=True)
+    url = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(_("time"), default=timezone.now)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "read_at", "created_at"], name="notif_user_idx")]
+
+    def __str__(self):
+        return self.title
