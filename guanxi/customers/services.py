@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 
 from guanxi.accounts.models import User
 from guanxi.accounts.roles import Action, can, require
-from guanxi.core import audit, events
+from guanxi.core import audit, bulk, events
 from guanxi.core.errors import NotFound, PermissionDenied, ValidationFailed
 from guanxi.core.models import AuditEntry, BusinessEvent
 from guanxi.core.normalize import InvalidValue, name_pinyin, normalize_email, normalize_phone
@@ -524,8 +524,6 @@ def customers_stage_set_by_system_bulk(
         moved[stage] = count
     # The rows audit.record and events.emit would write (actor None: the system), as
     # plain dicts inserted without bulk_create's per-value overhead.
-    from guanxi.customers.importing import _insert  # importing imports this module
-
     model = Customer._meta.label_lower
     entries, rows = [], []
     for pk, old, name in current:
@@ -558,8 +556,8 @@ def customers_stage_set_by_system_bulk(
             }
             | common
         )
-    _insert(AuditEntry, entries)
-    _insert(BusinessEvent, rows)
+    bulk.insert(AuditEntry, entries)
+    bulk.insert(BusinessEvent, rows)
     return moved
 
 

@@ -1,0 +1,133 @@
+"""guanxi.core.bulk.insert: the rows it writes are the rows Django would write."""
+
+import datetime
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from guanxi.core import bulk
+from guanxi.core.models import AuditEntry, BusinessEvent
+from guanxi.customers.models import Customer
+
+NOW = timezone.make_aware(datetime.datetime(2026, 11, 23, 8, 30, 15, 123456))
+
+
+def _customer_row(alice, **values) -> dict:
+    row = {
+        f.attname: f.get_default() for f in Customer._meta.concrete_fields if not f.primary_key
+    }
+    row.update(
+        name="张伟",
+        name_pinyin="zhangwei",
+        name_initials="zw",
+        phone="+8613812345678",
+        phones_extra=["+8613900000000"],
+        email="zw@example.com",
+        emails_extra=[],
+        birthday=datetime.date(1990, 2, 28),
+        stage="customer",
+        custom={"member_level": "金卡会员", "budget": 12.5, "wechat": True},
+        owner_id=alice.pk,
+        team_id=alice.team_id,
+        created_by_id=alice.pk,
+        created_at=NOW,
+        updated_at=NOW,
+        external_id="EXT-1",
+    )
+    row.update(values)
+    return row
+
+
+def _stored(model, pk) -> tuple:
+    """The row as the database holds it (no conversion by Django)."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    columns = [f.column for f in model._meta.concrete_fields if not f.primary_key]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(connection.ops.quote_name(c) for c in columns)} FROM {table} "
+            "WHERE id = %s",
+            [pk],
+        )
+        return cursor.fetchone()
+
+
+@pytest.mark.django_db
+class TestInsert:
+    def test_returns_the_new_ids_in_order(self, alice):
+        rows = [_customer_row(alice, name=f"C{i}", external_id=f"E{i}") for i in range(5)]
+        ids = bulk.insert(Customer, rows, returning=True)
+        assert len(ids) == 5
+        names = dict(Customer.objects.filter(pk__in=ids).values_list("pk", "name"))
+        assert [names[pk] for pk in ids] == ["C0", "C1", "C2", "C3", "C4"]
+
+    def test_without_returning_it_returns_nothing_and_writes_every_row(self, alice):
+        rows = [
+            {
+                "name": "customer.created",
+                "occurred_at": NOW,
+                "actor_id": alice.pk,
+                "model": "customers.customer",
+                "object_id": i,
+                "customer_id": i,
+                "payload": {"n": i},
+            }
+            for i in range(3)
+        ]
+        assert bulk.insert(BusinessEvent, rows) == []
+        assert list(BusinessEvent.objects.order_by("id").values_list("object_id", "payload")) == [
+            (0, {"n": 0}),
+            (1, {"n": 1}),
+            (2, {"n": 2}),
+        ]
+
+    def test_nothing_to_insert(self):
+        assert bulk.insert(Customer, [], returning=True) == []
+
+    def test_stored_form_is_the_same_as_the_orm(self, alice):
+        """Every column — text, JSON (list, empty list, dict), date, datetime, foreign
+        keys, NULL — is stored exactly as ``Model.objects.create`` stores it."""
+        row = _customer_row(alice)
+        (pk,) = bulk.insert(Customer, [row], returning=True)
+        orm_row = dict(row, external_id="EXT-2")
+        orm = Customer.objects.create(**orm_row)
+        ours, theirs = _stored(Customer, pk), _stored(Customer, orm.pk)
+        external = [f.attname for f in Customer._meta.concrete_fields if not f.primary_key].index(
+            "external_id"
+        )
+        assert ours[:external] + ours[external + 1 :] == theirs[:external] + theirs[external + 1 :]
+        assert Customer.objects.get(pk=pk).custom == row["custom"]
+
+    def test_null_values_and_other_keys(self, alice):
+        """Keys that are not columns are ignored; None is SQL NULL, also for JSON."""
+        row = _customer_row(alice, birthday=None, owner_id=None, team_id=None, external_id=None)
+        row["tags"] = ["ignored"]
+        (pk,) = bulk.insert(Customer, [row], returning=True)
+        found = Customer.objects.get(pk=pk)
+        assert (found.birthday, found.owner_id, found.team_id, found.external_id) == (
+            None,
+            None,
+            None,
+            None,
+        )
+        entry = {
+            "at": NOW,
+            "actor_id": None,
+            "action": "create",
+            "model": "customers.customer",
+            "object_id": pk,
+            "object_repr": "张伟",
+            "changes": {"name": [None, "张伟"]},
+            "note": "",
+        }
+        bulk.insert(AuditEntry, [entry])
+        saved = AuditEntry.objects.get(object_id=pk)
+        assert (saved.at, saved.actor_id, saved.changes) == (NOW, None, {"name": [None, "张伟"]})
+
+    def test_ids_continue_after_rows_written_by_the_orm(self, alice):
+        first = Customer.objects.create(**_customer_row(alice, external_id="A"))
+        ids = bulk.insert(
+            Customer, [_customer_row(alice, external_id=f"B{i}") for i in range(3)], returning=True
+        )
+        later = Customer.objects.create(**_customer_row(alice, external_id="C"))
+        assert first.pk < ids[0] < ids[1] < ids[2] < later.pk
