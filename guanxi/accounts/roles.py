@@ -27,6 +27,7 @@ class Action(enum.StrEnum):
     MERGE = "merge"
     MANAGE_USERS = "manage_users"
     MANAGE_SETTINGS = "manage_settings"  # custom fields, tags
+    SET_TARGETS = "set_targets"  # monthly sales targets (of the users and teams one sees)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,7 +51,17 @@ ROLES: dict[str, Role] = {
             _("Sales manager"),
             Scope.TEAM,
             frozenset(
-                {A.VIEW, A.CREATE, A.CHANGE, A.DELETE, A.ASSIGN, A.EXPORT, A.IMPORT, A.MERGE}
+                {
+                    A.VIEW,
+                    A.CREATE,
+                    A.CHANGE,
+                    A.DELETE,
+                    A.ASSIGN,
+                    A.EXPORT,
+                    A.IMPORT,
+                    A.MERGE,
+                    A.SET_TARGETS,
+                }
             ),
         ),
         Role("sales", _("Sales rep"), Scope.OWN, frozenset({A.VIEW, A.CREATE, A.CHANGE, A.EXPORT})),
