@@ -458,31 +458,12 @@ class Commerce:
         )
 
     def run_clv(self) -> None:
+        """Two refits that each write every customer's new predictions (``bench.clv``)."""
+        from bench import clv
         from bench.orders import END
-        from guanxi.analytics import clv_service
 
-        t = Timer()
-        fit = clv_service.refit(as_of=END)
-        seconds = t.seconds
-        self.record(
-            group="clv",
-            name="refit (BG/NBD + Gamma-Gamma, predictions written)",
-            role="system",
-            customers=fit.customers,
-            seconds=round(seconds, 1),
-            fit_seconds_recorded=round(fit.seconds, 1),
-            params={
-                "r": round(fit.r, 4),
-                "alpha": round(fit.alpha, 4),
-                "a": round(fit.a, 4),
-                "b": round(fit.b, 4),
-                "p": fit.p and round(fit.p, 4),
-                "q": fit.q and round(fit.q, 4),
-                "gamma": fit.gamma and round(fit.gamma, 4),
-            },
-            target_s=CLV_TARGET_S,
-            meets_target=seconds < CLV_TARGET_S,
-        )
+        for result in clv.time_refits(END):
+            self.record(group="clv", role="system", **result)
 
 
 # Data ---------------------------------------------------------------------------------------

@@ -348,7 +348,7 @@ def refit(
     )
     fit_seconds = time.perf_counter() - started - read_seconds
 
-    write_predictions(predictions)
+    rows_written = write_predictions(predictions)
     with transaction.atomic():
         fit = ClvFit.objects.create(
             fitted_at=timezone.now(),
@@ -386,7 +386,12 @@ def refit(
             ),
         )
     # Where the time went (not stored; the audit note has it too).
-    fit.timings = {"read": read_seconds, "fit": fit_seconds, "write": write_seconds}
+    fit.timings = {
+        "read": read_seconds,
+        "fit": fit_seconds,
+        "write": write_seconds,
+        "rows_written": rows_written,
+    }
     return fit
 
 
@@ -399,9 +404,10 @@ def _stats_columns() -> dict[str, str]:
     return {name: meta.get_field(name).column for name in names}
 
 
-def write_predictions(predictions: Predictions) -> None:
+def write_predictions(predictions: Predictions) -> int:
     """Store the three CLV columns of every predicted customer, set-based; create missing
-    CustomerStats rows; clear the columns of customers no longer predicted.
+    CustomerStats rows; clear the columns of customers no longer predicted. Returns the
+    number of CustomerStats rows updated with new predictions (the others had them).
 
     The predictions go into a scratch table (COPY on PostgreSQL), then one
     ``UPDATE … FROM`` writes them. Normally all of it is one transaction. On PostgreSQL,
@@ -428,8 +434,7 @@ def write_predictions(predictions: Predictions) -> None:
         and len(ids) >= PARALLEL_MIN_ROWS
     )
     if parallel:
-        _write_in_parallel(rows, now)
-        return
+        return _write_in_parallel(rows, now)
     with transaction.atomic(), connection.cursor() as cursor:
         scratch = "clv_predictions"
         cursor.execute(f"DROP TABLE IF EXISTS {scratch}")
@@ -442,9 +447,11 @@ def write_predictions(predictions: Predictions) -> None:
             )
         _fill_scratch(cursor, scratch, rows)
         cursor.execute(*_update_sql(scratch, now))
+        updated = cursor.rowcount
         _finish(cursor, scratch, now, rows.ids)
         if connection.vendor != "postgresql":
             cursor.execute(f"DROP TABLE {scratch}")
+    return updated
 
 
 @dataclass
@@ -550,7 +557,7 @@ def _id_list_sql(ids: np.ndarray) -> tuple[str, object]:
     return "(SELECT value AS id FROM json_each(%s)) AS m", json.dumps(ids.tolist())
 
 
-def _write_in_parallel(rows: _Rows, now) -> None:
+def _write_in_parallel(rows: _Rows, now) -> int:
     scratch = f"clv_predictions_{uuid.uuid4().hex[:12]}"
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE UNLOGGED TABLE {scratch} ({SCRATCH_COLUMNS})")
@@ -562,20 +569,23 @@ def _write_in_parallel(rows: _Rows, now) -> None:
         edges = [int(ordered[len(ordered) * k // WRITE_WORKERS]) for k in range(WRITE_WORKERS)]
         ranges = list(zip(edges, [*edges[1:], int(ordered[-1]) + 1], strict=True))
         with ThreadPoolExecutor(max_workers=WRITE_WORKERS) as pool:
-            for future in [pool.submit(_update_range, scratch, now, r) for r in ranges]:
-                future.result()
+            futures = [pool.submit(_update_range, scratch, now, r) for r in ranges]
+            updated = sum(future.result() for future in futures)
         with transaction.atomic(), connection.cursor() as cursor:
             _finish(cursor, scratch, now, rows.ids)
+        return updated
     finally:
         with connection.cursor() as cursor:
             cursor.execute(f"DROP TABLE IF EXISTS {scratch}")
 
 
-def _update_range(scratch: str, now, id_range: tuple[int, int]) -> None:
-    """One part of the parallel UPDATE, in this thread's own database session."""
+def _update_range(scratch: str, now, id_range: tuple[int, int]) -> int:
+    """One part of the parallel UPDATE, in this thread's own database session; returns
+    the rows it updated."""
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute(*_update_sql(scratch, now, id_range=id_range))
+            return cursor.rowcount
     finally:
         connection.close()
 
