@@ -205,6 +205,8 @@ class Lead(OwnedModel):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     submitted_ip = models.GenericIPAddressField(null=True, blank=True, editable=False)
+    # The key of the system the lead came from: imports match on it (idempotent).
+    external_id = models.CharField(_("external id"), max_length=100, null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -217,6 +219,9 @@ class Lead(OwnedModel):
             models.Index(fields=["team", "created_at"], name="lead_team_idx"),
             models.Index(fields=["status", "created_at"], name="lead_status_idx"),
             models.Index(fields=["created_at", "id"], name="lead_created_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["external_id"], name="uniq_lead_external_id")
         ]
 
     def __str__(self):
