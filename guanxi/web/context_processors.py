@@ -5,6 +5,7 @@ from guanxi.accounts.roles import Action, can
 NAV = [
     ("web:dashboard", _("Dashboard"), None),
     ("customers:list", _("Customers"), Action.VIEW),
+    ("sales:dashboard", _("Sales"), Action.VIEW),
     ("commerce:orders", _("Orders"), Action.VIEW),
     ("analytics:kpi", _("KPI"), Action.VIEW),
     ("analytics:index", _("Analysis"), Action.VIEW),
