@@ -15,8 +15,12 @@ Segments compare each score with the mean score of the scored customers (high = 
 the mean), the standard eight-way RFM model (RFM 八大客户类型). Customers without orders
 have scores 0 and no segment.
 
-The recompute is set-based: one ROW_NUMBER() query per dimension for the
-quintiles, one aggregate for the mean scores, and one ``UPDATE … SET … = CASE WHEN``.
+The recompute reads the statistics once (money in cents and times in microseconds, as
+integers, so every comparison is exact), sorts each column in memory for the quintiles,
+scores and segments every customer there (numpy), and writes only the rows whose scores
+or segment change. It also keeps the overview's figures of all customers (customers and
+revenue per segment, the R×F grid) with the run, so a user who sees every customer reads
+them from there; other users' overviews are counted from their customers' rows.
 """
 
 from __future__ import annotations
@@ -26,15 +30,13 @@ import math
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db import transaction
-from django.db.models import Case, Count, F, IntegerField, Q, QuerySet, Sum, Value, When, Window
-from django.db.models import CharField as CharFieldType
-from django.db.models.functions import RowNumber
+from django.db import connection, transaction
+from django.db.models import Count, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
-from guanxi.accounts.roles import Action, require
+from guanxi.accounts.roles import Action, Scope, require, role_of
 from guanxi.analytics.models import CustomerStats
 from guanxi.analytics.models_analysis import RfmSettings
 from guanxi.core import audit
@@ -60,7 +62,8 @@ SEGMENTS = [
     Segment("potential", gettext_lazy("Potential loyalists"), "一般价值客户", True, True, False),
     Segment("new", gettext_lazy("New"), "一般发展客户", True, False, False),
     Segment("need_attention", gettext_lazy("Need attention"), "一般保持客户", False, True, False),
-    Segment("lost", gettext_lazy("Lost"), "一般挽留客户", False, False, False),
+    # A context: the lifecycle stage "Lost" is another word in Chinese.
+    Segment("lost", pgettext_lazy("RFM segment", "Lost"), "一般挽留客户", False, False, False),
 ]
 SEGMENT_BY_KEY = {s.key: s for s in SEGMENTS}
 SEGMENT_KEYS = [s.key for s in SEGMENTS]
@@ -83,20 +86,6 @@ def scored_stats() -> QuerySet:
 def _rank_positions(n: int) -> list[int]:
     """0-based positions of the quintile boundaries among n sorted values."""
     return [max(0, math.ceil(k * n / 5) - 1) for k in range(1, 5)]
-
-
-def _values_at(qs: QuerySet, order: str, positions: list[int]) -> list:
-    """The values at these 0-based ranks of ``qs`` sorted by ``order``: one sort (a
-    ROW_NUMBER window) rather than one ``ORDER BY … OFFSET`` query per rank."""
-    field = order.lstrip("-")
-    expr = F(field).desc() if order.startswith("-") else F(field).asc()
-    ranked = (
-        qs.annotate(_rank=Window(RowNumber(), order_by=[expr]))
-        .filter(_rank__in=[p + 1 for p in positions])
-        .values_list("_rank", field)
-    )
-    found = dict(ranked)
-    return [found[p + 1] for p in positions]
 
 
 def clean_bounds(data: dict) -> dict[str, list]:
@@ -148,96 +137,176 @@ def rfm_settings_update(*, actor, data: dict) -> RfmSettings:
 
 # ----------------------------------------------------------------------- recompute
 
+_EPOCH = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+_MICRO = datetime.timedelta(microseconds=1)
 
-def _score_case(conditions: list[Q], scores: list[int], default: int) -> Case:
-    return Case(
-        *[When(c, then=Value(s)) for c, s in zip(conditions, scores, strict=True)],
-        default=Value(default),
-        output_field=IntegerField(),
+
+def _micros(value: datetime.datetime) -> int:
+    """A datetime as whole microseconds since 1970 (UTC): how the recompute compares
+    recency, exactly."""
+    return (value - _EPOCH) // _MICRO
+
+
+def _read_stats() -> tuple:
+    """Every statistics row in one read, as numpy arrays: customer id, orders, revenue in
+    cents, last order (µs since 1970, -1 when none), and the current scores and segment
+    coded as ((R·10 + F)·10 + M)·10 + segment (1..8 in ``SEGMENTS`` order, 0 none).
+
+    The SQL turns money and timestamps into integers (so the comparisons below are
+    exact) and each column comes as one comma-separated text, which numpy parses at C
+    speed: no Python object per row."""
+    import numpy as np
+
+    table = CustomerStats._meta.db_table
+    segment = " ".join(f"WHEN '{s.key}' THEN {i + 1}" for i, s in enumerate(SEGMENTS))
+    code = (
+        "((r_score * 10 + f_score) * 10 + m_score) * 10"
+        f" + CASE rfm_segment {segment} WHEN '' THEN 0 ELSE 9 END"
+    )
+    if connection.vendor == "postgresql":
+        columns = [
+            "customer_id",
+            "orders",
+            "(revenue * 100)::bigint",
+            "COALESCE((EXTRACT(EPOCH FROM last_order_at) * 1000000)::bigint, -1)",
+            code,
+        ]
+        agg = "string_agg(({})::text, ',')"
+    else:
+        columns = [
+            "customer_id",
+            "orders",
+            "CAST(ROUND(revenue * 100) AS INTEGER)",
+            # Stored as UTC text "YYYY-MM-DD HH:MM:SS[.ffffff]": whole seconds (exact
+            # after rounding) plus the microseconds.
+            "COALESCE(CAST(ROUND((julianday(substr(last_order_at, 1, 19)) - 2440587.5)"
+            " * 86400) AS INTEGER) * 1000000"
+            " + CAST(substr(last_order_at || '.000000', 21, 6) AS INTEGER), -1)",
+            code,
+        ]
+        agg = "group_concat({})"
+    sql = "SELECT " + ", ".join(agg.format(c) for c in columns) + f" FROM {table}"
+    with connection.cursor() as cur:
+        cur.execute(sql)  # no user input in it
+        texts = cur.fetchone()
+    return tuple(
+        np.fromstring(t, dtype=np.int64, sep=",") if t else np.zeros(0, dtype=np.int64)
+        for t in texts
     )
 
 
-def _at_least(conditions: list[Q], score_min: int) -> Q:
-    """Q for "score ≥ score_min", where conditions[k] is "score ≥ k + 2"."""
-    if score_min <= 1:
-        return Q(pk__isnull=False)
-    if score_min > 5:
-        return Q(pk__in=[])
-    return conditions[score_min - 2]
+def _write_scores(changes: dict[tuple, list[int]]) -> None:
+    """UPDATE only the rows that change, grouped by their new (R, F, M, segment): a few
+    hundred statements at most, each a list of primary keys."""
+    table = CustomerStats._meta.db_table
+    sql = f"UPDATE {table} SET r_score = %s, f_score = %s, m_score = %s, rfm_segment = %s"
+    with connection.cursor() as cur:
+        for (r, f, m, seg), ids in changes.items():
+            if connection.vendor == "postgresql":
+                cur.execute(sql + " WHERE customer_id = ANY(%s)", [r, f, m, seg, ids])
+                continue
+            step = max(1, connection.features.max_query_params - 8)
+            for i in range(0, len(ids), step):
+                chunk = ids[i : i + step]
+                marks = ", ".join(["%s"] * len(chunk))
+                cur.execute(sql + f" WHERE customer_id IN ({marks})", [r, f, m, seg, *chunk])
 
 
 def rfm_recompute(*, actor=None, as_of: datetime.datetime | None = None) -> dict:
     """Score every customer with orders and assign segments; returns the run summary.
 
-    ``actor`` None is the background task; a user needs the settings permission."""
+    ``actor`` None is the background task; a user needs the settings permission.
+
+    One read of the statistics (customer, orders, revenue, last order and the current
+    scores); the quintile boundaries, scores, segments and the overview's counts are
+    computed from it in memory (numpy), and only the rows whose scores or segment change
+    are written."""
+    import numpy as np
+
     if actor is not None:
         require(actor, Action.MANAGE_SETTINGS)
     as_of = as_of or timezone.now()
     settings = RfmSettings.load()
-    scored = scored_stats()
     with transaction.atomic():
-        n = scored.count()
+        ids, orders, cents, last, current = _read_stats()
+        scored = (orders > 0) & (last >= 0)
+        n = int(scored.sum())
+        changes: dict[tuple, list[int]] = {}
         # Customers without orders (any more): no scores.
-        CustomerStats.objects.exclude(pk__in=scored.values("pk")).exclude(
-            r_score=0, f_score=0, m_score=0, rfm_segment=""
-        ).update(r_score=0, f_score=0, m_score=0, rfm_segment="")
+        stale = ~scored & (current != 0)
+        if stale.any():
+            changes[(0, 0, 0, "")] = ids[stale].tolist()
         if n == 0:
-            summary = {"customers": 0, "as_of": as_of.isoformat()}
+            _write_scores(changes)
+            summary = {"customers": 0, "as_of": as_of.isoformat(), "segments": {}, "grid": []}
             _save_run(settings, summary, as_of, 0)
             return summary
+        s_ids, s_orders, s_cents, s_last = ids[scored], orders[scored], cents[scored], last[scored]
         positions = _rank_positions(n)
 
-        # Recency: thresholds as timestamps t1 > t2 > t3 > t4; R ≥ k+2 ⟺ last ≥ t(4-k).
+        # Recency: thresholds as timestamps t1 ≥ t2 ≥ t3 ≥ t4; R = 1 + #{t: last ≥ t}.
         if settings.recency_bounds:
             days = [float(b) for b in settings.recency_bounds]
-            r_times = [as_of - datetime.timedelta(days=d) for d in days]
+            r_cuts = [_micros(as_of - datetime.timedelta(days=d)) for d in days]
         else:
-            r_times = _values_at(scored, "-last_order_at", positions)
-            days = [round((as_of - t).total_seconds() / 86400, 1) for t in r_times]
-        f_cuts = settings.frequency_bounds or _values_at(scored, "orders", positions)
-        m_cuts = settings.monetary_bounds or _values_at(scored, "revenue", positions)
-        m_cuts = [Decimal(str(c)) for c in m_cuts]
+            newest_first = np.sort(s_last)[::-1]
+            r_cuts = [int(newest_first[p]) for p in positions]
+            as_of_us = _micros(as_of)
+            days = [round((as_of_us - t) / 86_400_000_000, 1) for t in r_cuts]
+        # Frequency and monetary: F = 1 + #{c: orders > c}; M likewise on revenue.
+        if settings.frequency_bounds:
+            f_cuts = list(settings.frequency_bounds)
+        else:
+            ordered = np.sort(s_orders)
+            f_cuts = [int(ordered[p]) for p in positions]
+        if settings.monetary_bounds:
+            m_cuts = [Decimal(str(c)) for c in settings.monetary_bounds]
+        else:
+            ordered = np.sort(s_cents)
+            m_cuts = [Decimal(int(ordered[p])) / 100 for p in positions]
+        # "value > c" for integer values ⟺ "value > ⌊c⌋" (c may be a fraction).
+        f_floor = [math.floor(Decimal(str(c))) for c in f_cuts]
+        m_floor = [math.floor(c * 100) for c in m_cuts]
 
-        # conditions[k]: score ≥ k + 2 (k = 0..3)
-        r_at_least = [Q(last_order_at__gte=t) for t in reversed(r_times)]
-        f_at_least = [Q(orders__gt=c) for c in f_cuts]
-        m_at_least = [Q(revenue__gt=c) for c in m_cuts]
-
-        counts = scored.aggregate(
-            **{
-                f"{dim}{k}": Count("pk", filter=cond)
-                for dim, conds in (("r", r_at_least), ("f", f_at_least), ("m", m_at_least))
-                for k, cond in enumerate(conds)
-            }
-        )
-        means = {dim: 1 + sum(counts[f"{dim}{k}"] for k in range(4)) / n for dim in "rfm"}
+        r = 1 + sum((s_last >= t).astype(np.int64) for t in r_cuts)
+        f = 1 + sum((s_orders > c).astype(np.int64) for c in f_floor)
+        m = 1 + sum((s_cents > c).astype(np.int64) for c in m_floor)
+        means = {
+            dim: 1 + int((score - 1).sum()) / n for dim, score in (("r", r), ("f", f), ("m", m))
+        }
+        # High = above the mean: score ≥ ⌊mean⌋ + 1.
         high = {
-            dim: _at_least(conds, math.floor(means[dim]) + 1)
-            for dim, conds in (("r", r_at_least), ("f", f_at_least), ("m", m_at_least))
+            dim: score >= math.floor(means[dim]) + 1
+            for dim, score in (("r", r), ("f", f), ("m", m))
         }
+        combo = high["r"] * 4 + high["f"] * 2 + high["m"] * 1
+        by_combo = ["lost"] * 8
+        for s in reversed(SEGMENTS):
+            by_combo[s.r_high * 4 + s.f_high * 2 + s.m_high] = s.key
+        seg_index = np.array([SEGMENT_KEYS.index(k) for k in by_combo], dtype=np.int64)[combo]
 
-        def pick(flag: bool, dim: str) -> Q:
-            return high[dim] if flag else ~high[dim]
-
-        segment = Case(
-            *[
-                When(
-                    pick(s.r_high, "r") & pick(s.f_high, "f") & pick(s.m_high, "m"),
-                    then=Value(s.key),
+        # What changes: compare with the scores read (coded as ``_read_stats`` does).
+        key = ((r * 10 + f) * 10 + m) * 10 + seg_index + 1
+        changed = key != current[scored]
+        if changed.any():
+            key = key[changed]
+            c_ids = s_ids[changed]
+            order = np.argsort(key, kind="stable")
+            key, c_ids = key[order], c_ids[order]
+            bounds = np.flatnonzero(np.diff(key)) + 1
+            for part_key, part_ids in zip(
+                np.split(key, bounds), np.split(c_ids, bounds), strict=True
+            ):
+                k = int(part_key[0])
+                changes[(k // 1000, k // 100 % 10, k // 10 % 10, SEGMENT_KEYS[k % 10 - 1])] = (
+                    part_ids.tolist()
                 )
-                for s in SEGMENTS
-            ],
-            default=Value("lost"),
-            output_field=CharFieldType(),
-        )
-        new_values = {
-            "r_score": _score_case(list(reversed(r_at_least)), [5, 4, 3, 2], 1),
-            "f_score": _score_case(f_at_least[::-1], [5, 4, 3, 2], 1),
-            "m_score": _score_case(m_at_least[::-1], [5, 4, 3, 2], 1),
-            "rfm_segment": segment,
-        }
-        # Only the rows that change are written (a daily rerun rewrites few rows).
-        scored.exclude(**new_values).update(**new_values)
+        _write_scores(changes)
+
+        # The overview's figures of every scored customer, so an admin's page reads them.
+        seg_n = np.bincount(seg_index, minlength=len(SEGMENTS))
+        seg_cents = [int(s_cents[seg_index == i].sum()) for i in range(len(SEGMENTS))]
+        grid = np.bincount((r - 1) * 5 + (f - 1), minlength=25).reshape(5, 5)
         summary = {
             "customers": n,
             "as_of": as_of.isoformat(),
@@ -246,6 +315,10 @@ def rfm_recompute(*, actor=None, as_of: datetime.datetime | None = None) -> dict
             "monetary": [float(c) for c in m_cuts],
             "means": {k: round(v, 4) for k, v in means.items()},
             "explicit": {d: bool(getattr(settings, f"{d}_bounds")) for d in DIMENSIONS},
+            "changed": int(changed.sum()) + int(stale.sum()),
+            # Per segment: customers and revenue in cents (exact), as of this run.
+            "segments": {key: [int(seg_n[i]), seg_cents[i]] for i, key in enumerate(SEGMENT_KEYS)},
+            "grid": grid.tolist(),
         }
         _save_run(settings, summary, as_of, n)
     return summary
@@ -262,13 +335,36 @@ def _save_run(settings: RfmSettings, summary: dict, as_of, n: int) -> None:
 
 def rfm_overview(*, user) -> dict:
     """Customers and revenue per segment and the 5×5 R×F grid, of the customers the
-    user may see."""
+    user may see.
+
+    For a user who sees every customer the figures are those of the last recompute
+    (kept with it), plus the customers with orders scored by no recompute yet; for the
+    others they are counted from their customers' rows (one ``GROUP BY``)."""
     require(user, Action.VIEW)
-    qs = visible_to(user, scored_stats(), prefix="customer__")
-    by_segment = {
-        row["rfm_segment"]: row
-        for row in qs.values("rfm_segment").annotate(n=Count("pk"), revenue=Sum("revenue"))
-    }
+    settings = RfmSettings.load()
+    run = settings.last_run or {}
+    by_segment: dict[str, dict] = {}
+    grid = [[0] * 5 for _r in range(5)]  # grid[r-1][f-1]
+    if role_of(user).scope == Scope.ALL and "segments" in run and "grid" in run:
+        for key, (n, cents) in run["segments"].items():
+            by_segment[key] = {"n": n, "revenue": Decimal(cents) / 100}
+        if run["grid"]:
+            grid = [list(row) for row in run["grid"]]
+        unscored = (
+            scored_stats().filter(rfm_segment="").aggregate(n=Count("pk"), revenue=Sum("revenue"))
+        )
+        if unscored["n"]:
+            by_segment[""] = unscored
+    else:
+        qs = visible_to(user, scored_stats(), prefix="customer__")
+        for row in qs.values("rfm_segment", "r_score", "f_score").annotate(
+            n=Count("pk"), revenue=Sum("revenue")
+        ):
+            seg = by_segment.setdefault(row["rfm_segment"], {"n": 0, "revenue": Decimal(0)})
+            seg["n"] += row["n"]
+            seg["revenue"] += Decimal(row["revenue"] or 0)
+            if 1 <= row["r_score"] <= 5 and 1 <= row["f_score"] <= 5:
+                grid[row["r_score"] - 1][row["f_score"] - 1] += row["n"]
     total_n = sum(r["n"] for r in by_segment.values())
     total_revenue = sum((r["revenue"] or Decimal(0) for r in by_segment.values()), Decimal(0))
     total_revenue = total_revenue.quantize(CENT)
@@ -276,7 +372,7 @@ def rfm_overview(*, user) -> dict:
     keys = SEGMENT_KEYS + ([""] if "" in by_segment else [])
     for key in keys:
         row = by_segment.get(key, {"n": 0, "revenue": Decimal(0)})
-        revenue = (row["revenue"] or Decimal(0)).quantize(CENT)
+        revenue = Decimal(row["revenue"] or 0).quantize(CENT)
         segments.append(
             {
                 "key": key,
@@ -289,21 +385,13 @@ def rfm_overview(*, user) -> dict:
                 "average_revenue": (revenue / row["n"]).quantize(CENT) if row["n"] else CENT * 0,
             }
         )
-    grid = [[0] * 5 for _r in range(5)]  # grid[r-1][f-1]
-    for row in (
-        qs.filter(r_score__gte=1, f_score__gte=1)
-        .values("r_score", "f_score")
-        .annotate(n=Count("pk"))
-    ):
-        grid[row["r_score"] - 1][row["f_score"] - 1] = row["n"]
-    settings = RfmSettings.load()
     return {
         "customers": total_n,
         "revenue": total_revenue,
         "segments": segments,
         "grid": grid,
         "computed_at": settings.computed_at,
-        "last_run": settings.last_run,
+        "last_run": {k: v for k, v in run.items() if k not in ("segments", "grid")},
         "bounds": {d: getattr(settings, f"{d}_bounds") for d in DIMENSIONS},
     }
 
