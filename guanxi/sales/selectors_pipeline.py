@@ -1,0 +1,388 @@
+"""Reading pipelines and opportunities: the kanban board, the list and the funnel.
+
+Everything goes through ``visible_to``: a sales rep sees their own opportunities, a
+manager the team's, others all. Filters (owner, team, expected close date range) are the
+same for the board, the list and the API.
+"""
+
+import datetime
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.db.models import Avg, Count, OuterRef, Subquery, Sum
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from guanxi.core.errors import ValidationFailed
+from guanxi.core.pagination import keyset_page
+from guanxi.core.visibility import visible_to
+from guanxi.sales.models import Opportunity, Pipeline, Stage, StageChange
+
+CENT = Decimal("0.01")
+CARDS_PER_COLUMN = 20
+CLOSED_DAYS = 30  # won/lost columns of the board: closed in the last 30 days
+FUNNEL_DAYS = 90  # default period of the funnel
+
+
+def pipelines_for_board():
+    return Pipeline.objects.filter(active=True).order_by("position", "id")
+
+
+def stages_of(pipeline: Pipeline) -> list[Stage]:
+    return list(pipeline.stages.order_by("position", "id"))
+
+
+@dataclass
+class Filters:
+    owner: int | None = None
+    team: int | None = None
+    close_from: datetime.date | None = None
+    close_to: datetime.date | None = None
+    q: str = ""
+
+    def query(self) -> dict:
+        """The filters as query parameters (for links: "more", export, list ↔ board)."""
+        out = {}
+        if self.owner:
+            out["owner"] = self.owner
+        if self.team:
+            out["team"] = self.team
+        if self.close_from:
+            out["close_from"] = self.close_from.isoformat()
+        if self.close_to:
+            out["close_to"] = self.close_to.isoformat()
+        if self.q:
+            out["q"] = self.q
+        return out
+
+
+def _int(raw, key, errors):
+    if raw in (None, ""):
+        return None
+    text = str(raw).strip()
+    if not text.isdigit():
+        errors.setdefault(key, []).append(_("Choose one from the list."))
+        return None
+    return int(text)
+
+
+def _day(raw, key, errors):
+    if raw in (None, ""):
+        return None
+    if isinstance(raw, datetime.date):
+        return raw
+    try:
+        return datetime.date.fromisoformat(str(raw).strip())
+    except ValueError:
+        errors.setdefault(key, []).append(_("Enter a date as YYYY-MM-DD."))
+        return None
+
+
+def parse_filters(params) -> Filters:
+    errors: dict[str, list] = {}
+    filters = Filters(
+        owner=_int(params.get("owner"), "owner", errors),
+        team=_int(params.get("team"), "team", errors),
+        close_from=_day(params.get("close_from"), "close_from", errors),
+        close_to=_day(params.get("close_to"), "close_to", errors),
+        q=str(params.get("q") or "").strip()[:100],
+    )
+    if filters.close_from and filters.close_to and filters.close_from > filters.close_to:
+        errors.setdefault("close_to", []).append(_("The end date is before the start date."))
+    if errors:
+        raise ValidationFailed(errors)
+    return filters
+
+
+def opportunities_for(user, pipeline: Pipeline | None, filters: Filters):
+    qs = visible_to(user, Opportunity.objects.all())
+    if pipeline is not None:
+        qs = qs.filter(pipeline=pipeline)
+    if filters.owner:
+        qs = qs.filter(owner_id=filters.owner)
+    if filters.team:
+        qs = qs.filter(team_id=filters.team)
+    if filters.close_from:
+        qs = qs.filter(expected_close__gte=filters.close_from)
+    if filters.close_to:
+        qs = qs.filter(expected_close__lte=filters.close_to)
+    if filters.q:
+        qs = qs.filter(name__icontains=filters.q)
+    return qs
+
+
+# Board -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Column:
+    stage: Stage
+    count: int = 0
+    amount: Decimal = Decimal(0)
+    cards: list = field(default_factory=list)
+    next_cursor: str | None = None
+
+    @property
+    def weighted(self) -> Decimal:
+        return (self.amount * self.stage.probability / Decimal(100)).quantize(Decimal("0.01"))
+
+
+def _closed_since():
+    return timezone.now() - datetime.timedelta(days=CLOSED_DAYS)
+
+
+def column_queryset(user, pipeline: Pipeline, stage: Stage, filters: Filters):
+    qs = opportunities_for(user, pipeline, filters).filter(stage=stage)
+    if stage.kind == Stage.Kind.OPEN:
+        return qs.filter(status=Stage.Kind.OPEN)
+    return qs.filter(status=stage.kind, closed_at__gte=_closed_since())
+
+
+def _parse_dt(value):
+    parsed = parse_datetime(value) if isinstance(value, str) else None
+    return parsed
+
+
+def column_cards(user, pipeline, stage, filters, *, cursor=None, size=CARDS_PER_COLUMN):
+    """One page of cards of a column, most recently moved first."""
+    qs = column_queryset(user, pipeline, stage, filters).select_related("customer", "owner")
+    qs = qs.only(
+        "id",
+        "name",
+        "amount",
+        "currency",
+        "expected_close",
+        "next_step",
+        "stage_entered_at",
+        "status",
+        "stage_id",
+        "customer__id",
+        "customer__name",
+        "owner__id",
+        "owner__username",
+        "owner__first_name",
+        "owner__last_name",
+    )
+    return keyset_page(qs, order="-stage_entered_at", cursor=cursor, size=size, parse=_parse_dt)
+
+
+def board(user, pipeline: Pipeline, filters: Filters, *, size=CARDS_PER_COLUMN) -> list[Column]:
+    """The columns of the board: totals over every matching opportunity (open ones, and
+    those won or lost in the last CLOSED_DAYS days) and the first ``size`` cards."""
+    stages = stages_of(pipeline)
+    columns = {s.pk: Column(stage=s) for s in stages}
+    base = opportunities_for(user, pipeline, filters)
+    totals = list(
+        base.filter(status=Stage.Kind.OPEN)
+        .values("stage_id")
+        .annotate(n=Count("id"), total=Sum("amount"))
+        .order_by()
+    )
+    if any(s.kind != Stage.Kind.OPEN for s in stages):
+        totals += list(
+            base.filter(
+                status__in=[Stage.Kind.WON, Stage.Kind.LOST], closed_at__gte=_closed_since()
+            )
+            .values("stage_id")
+            .annotate(n=Count("id"), total=Sum("amount"))
+            .order_by()
+        )
+    for row in totals:
+        column = columns.get(row["stage_id"])
+        if column is not None:
+            column.count += row["n"]
+            column.amount = (column.amount + (row["total"] or Decimal(0))).quantize(CENT)
+    for column in columns.values():
+        if column.count:
+            column.cards, column.next_cursor = column_cards(
+                user, pipeline, column.stage, filters, size=size
+            )
+    return list(columns.values())
+
+
+def board_totals(columns: list[Column]) -> dict:
+    open_columns = [c for c in columns if c.stage.kind == Stage.Kind.OPEN]
+    return {
+        "count": sum(c.count for c in open_columns),
+        "amount": sum((c.amount for c in open_columns), Decimal(0)),
+        "weighted": sum((c.weighted for c in open_columns), Decimal(0)),
+    }
+
+
+# List --------------------------------------------------------------------------------------
+
+LIST_SORTS = {"-stage_entered_at", "-created_at", "created_at", "-amount", "expected_close"}
+
+
+def opportunity_list(user, pipeline, filters, *, stage=None, status=None, cursor=None, size=50):
+    qs = opportunities_for(user, pipeline, filters).select_related(
+        "customer", "owner", "stage", "pipeline"
+    )
+    if stage is not None:
+        qs = qs.filter(stage_id=stage)
+    if status:
+        if status not in Stage.Kind.values:
+            raise ValidationFailed({"status": [_("Unknown status.")]})
+        qs = qs.filter(status=status)
+    return keyset_page(qs, order="-created_at", cursor=cursor, size=size, parse=_parse_dt)
+
+
+# Funnel ------------------------------------------------------------------------------------
+
+
+@dataclass
+class FunnelRow:
+    stage: Stage
+    count: int = 0
+    amount: Decimal = Decimal(0)
+    conversion: float | None = None  # to the next row, in %
+    avg_days: float | None = None
+
+
+@dataclass
+class Funnel:
+    pipeline: Pipeline
+    start: datetime.date
+    end: datetime.date
+    rows: list[FunnelRow]
+    total: int
+    won: int
+    lost: int
+    open: int
+    won_amount: Decimal
+    lost_stages: list[FunnelRow]
+
+    @property
+    def win_rate(self) -> float | None:
+        closed = self.won + self.lost
+        return round(100 * self.won / closed, 1) if closed else None
+
+    @property
+    def overall_conversion(self) -> float | None:
+        return round(100 * self.won / self.total, 1) if self.total else None
+
+
+def funnel_period(params) -> tuple[datetime.date, datetime.date]:
+    errors: dict[str, list] = {}
+    today = timezone.localdate()
+    start = _day(params.get("start"), "start", errors)
+    end = _day(params.get("end"), "end", errors)
+    if errors:
+        raise ValidationFailed(errors)
+    end = end or today
+    start = start or end - datetime.timedelta(days=FUNNEL_DAYS - 1)
+    if start > end:
+        raise ValidationFailed({"end": [_("The end date is before the start date.")]})
+    return start, end
+
+
+def _day_start(day: datetime.date) -> datetime.datetime:
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+def funnel(user, pipeline: Pipeline, filters: Filters, start, end) -> Funnel:
+    """The opportunities of ``pipeline`` created from ``start`` to ``end`` (inclusive):
+    how many reached each open stage (or a later one: skipping a stage counts as passing
+    it; a won opportunity passed them all), their amount, the conversion from each stage
+    to the next, the average days spent in each stage (from the stage history) and the
+    win rate (won ÷ closed)."""
+    stages = stages_of(pipeline)
+    open_stages = [s for s in stages if s.kind == Stage.Kind.OPEN]
+    won_stages = [s for s in stages if s.kind == Stage.Kind.WON]
+    lost_stages = [s for s in stages if s.kind == Stage.Kind.LOST]
+    cohort = opportunities_for(user, pipeline, filters).filter(
+        created_at__gte=_day_start(start), created_at__lt=_day_start(end + datetime.timedelta(1))
+    )
+    furthest = (
+        StageChange.objects.filter(opportunity=OuterRef("pk"), to_stage__kind=Stage.Kind.OPEN)
+        .order_by("-to_stage__position")
+        .values("to_stage__position")[:1]
+    )
+    groups = list(
+        cohort.annotate(furthest=Subquery(furthest))
+        .values("furthest", "status", "stage_id")
+        .annotate(n=Count("id"), total=Sum("amount"))
+        .order_by()
+    )
+    rows = [FunnelRow(stage=s) for s in open_stages]
+    won = lost = still_open = 0
+    won_amount = Decimal(0)
+    lost_rows = {s.pk: FunnelRow(stage=s) for s in lost_stages}
+    won_row = FunnelRow(stage=won_stages[0]) if won_stages else None
+    for group in groups:
+        n, amount = group["n"], (group["total"] or Decimal(0)).quantize(CENT)
+        status = group["status"]
+        reach = group["furthest"]
+        if status == Stage.Kind.WON:
+            won += n
+            won_amount += amount
+        elif status == Stage.Kind.LOST:
+            lost += n
+            if group["stage_id"] in lost_rows:
+                lost_rows[group["stage_id"]].count += n
+                lost_rows[group["stage_id"]].amount += amount
+        else:
+            still_open += n
+        for row in rows:
+            if status == Stage.Kind.WON or (reach is not None and reach >= row.stage.position):
+                row.count += n
+                row.amount += amount
+    if won_row is not None:
+        won_row.count, won_row.amount = won, won_amount
+        rows.append(won_row)
+    for here, following in zip(rows, rows[1:], strict=False):
+        here.conversion = round(100 * following.count / here.count, 1) if here.count else None
+    days = {
+        r["from_stage_id"]: r["avg"]
+        for r in StageChange.objects.filter(
+            opportunity__in=cohort.values("pk"), seconds_in_previous__isnull=False
+        )
+        .values("from_stage_id")
+        .annotate(avg=Avg("seconds_in_previous"))
+        .order_by()
+    }
+    for row in rows:
+        average = days.get(row.stage.pk)
+        row.avg_days = round(float(average) / 86400, 1) if average is not None else None
+    return Funnel(
+        pipeline=pipeline,
+        start=start,
+        end=end,
+        rows=rows,
+        total=won + lost + still_open,
+        won=won,
+        lost=lost,
+        open=still_open,
+        won_amount=won_amount,
+        lost_stages=list(lost_rows.values()),
+    )
+
+
+def stage_history(opportunity: Opportunity) -> list[dict]:
+    """The stage changes of one opportunity, oldest first, each with how long the
+    opportunity stayed in that stage (until the next change, or until now)."""
+    changes = list(
+        StageChange.objects.filter(opportunity=opportunity)
+        .select_related("from_stage", "to_stage", "actor")
+        .order_by("at", "id")
+    )
+    out = []
+    now = timezone.now()
+    for index, change in enumerate(changes):
+        following = changes[index + 1] if index + 1 < len(changes) else None
+        if following is not None and following.seconds_in_previous is not None:
+            seconds = following.seconds_in_previous
+        elif following is not None:
+            seconds = int((following.at - change.at).total_seconds())
+        else:
+            seconds = int((now - change.at).total_seconds())
+        out.append(
+            {
+                "change": change,
+                "seconds": seconds,
+                "days": round(seconds / 86400, 1),
+                "current": following is None,
+            }
+        )
+    return out
