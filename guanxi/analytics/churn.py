@@ -24,16 +24,19 @@ import datetime
 import time
 from collections.abc import Iterator
 
+from django.db import connection
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guanxi.accounts.roles import Action, require
+from guanxi.analytics import facts
 from guanxi.analytics.groups import purchases
+from guanxi.analytics.models_facts import CustomerMonth
 from guanxi.commerce.models import Store
 from guanxi.core.models import BusinessEvent
-from guanxi.core.visibility import visible_to
+from guanxi.core.visibility import visibility_q, visible_to
 from guanxi.customers import services as customer_services
 from guanxi.customers.models import Customer
 from guanxi.customers.selectors import customers_visible
@@ -218,11 +221,94 @@ def default_dormant_days() -> int:
     return row["dormant_after_days"] if row else 180
 
 
-def churn_report(*, user, months: int = 12, days: int | None = None, until=None) -> dict:
+def _counts_from_orders(user, first_month, months: int, window) -> tuple[list, list]:
+    """Active at each month's start and churned during it, from the purchases: two
+    COUNT(DISTINCT) per month."""
+    bought = visible_to(user, purchases(), prefix="customer__")
+    active_counts, churned_counts = [], []
+    for i in range(months):
+        start = _add_months(first_month, i)
+        end = _add_months(start, 1)
+        active = (
+            bought.filter(placed_at__gte=start - window, placed_at__lt=start)
+            .values("customer_id")
+            .distinct()
+        )
+        active_n = active.count()
+        still = (
+            bought.filter(placed_at__gte=end - window, placed_at__lt=end, customer_id__in=active)
+            .values("customer_id")
+            .distinct()
+            .count()
+        )
+        active_counts.append(active_n)
+        churned_counts.append(active_n - still)
+    return active_counts, churned_counts
+
+
+def _counts_from_facts(user, first_i: int, months: int, window) -> tuple[list, list]:
+    """The same counts from each customer's months with a purchase (``CustomerMonth``),
+    in one pass and one GROUP BY.
+
+    Month boundaries t_j are local month starts (j = month index). A customer is active
+    at t_j when their last purchase before t_j — the ``last_at`` of their latest month
+    m < j — is at or after t_j − window. For a month row (m, last ℓ, next month m′,
+    previous month's last ℓ′) let J be the last boundary with t_J − window ≤ ℓ. The row
+    makes the customer active at t_j for m < j ≤ min(m′, J), and it is where they lapse
+    in month J (active at t_J, not at t_J+1) when J < m′ and either J > m, or J = m and
+    the previous month kept them active at t_m (ℓ′ ≥ t_m − window)."""
+    j0, j_last = first_i, first_i + months - 1
+    adapt = connection.ops.adapt_datetimefield_value
+    theta = {j: adapt(facts.month_start(j) - window) for j in range(j0, j_last + 2)}
+    big_j = " ".join(f"WHEN m.last_at >= %s THEN {j}" for j in range(j_last + 1, j0 - 1, -1))
+    prev_theta = " ".join(f"WHEN {j} THEN %s" for j in range(j0, j_last + 1))
+    params = [theta[j] for j in range(j_last + 1, j0 - 1, -1)]
+    where = "m.last_at >= %s AND m.month <= %s"
+    where_params = [theta[j0], j_last]
+    visible = visibility_q(user, Customer)
+    if visible:
+        sql, sub_params = Customer.objects.filter(visible).values("pk").query.sql_with_params()
+        where += f" AND m.customer_id IN ({sql})"
+        where_params += list(sub_params)
+    months_table = connection.ops.quote_name(CustomerMonth._meta.db_table)
+    query = f"""
+        SELECT x.lo, x.hi, x.churn_at, COUNT(*) FROM (
+            SELECT CASE WHEN r.month + 1 > {j0} THEN r.month + 1 ELSE {j0} END AS lo,
+                   CASE WHEN r.next_month IS NOT NULL AND r.next_month < r.j
+                        THEN r.next_month ELSE r.j END AS hi,
+                   CASE WHEN (r.next_month IS NULL OR r.j < r.next_month)
+                         AND (r.j > r.month OR (r.j = r.month AND r.prev_at >= (
+                              CASE r.month {prev_theta} ELSE NULL END)))
+                        THEN r.j ELSE NULL END AS churn_at
+            FROM (
+                SELECT m.month, m.next_month, m.prev_at,
+                       CASE {big_j} ELSE {j0 - 1} END AS j
+                FROM {months_table} m
+                WHERE {where}
+            ) r
+        ) x
+        GROUP BY x.lo, x.hi, x.churn_at
+    """
+    active = [0] * months
+    churned = [0] * months
+    with connection.cursor() as cursor:
+        cursor.execute(query, [*[theta[j] for j in range(j0, j_last + 1)], *params, *where_params])
+        for lo, hi, churn_at, n in cursor.fetchall():
+            for j in range(max(lo, j0), min(hi, j_last) + 1):
+                active[j - j0] += n
+            if churn_at is not None and j0 <= churn_at <= j_last:
+                churned[churn_at - j0] += n
+    return active, churned
+
+
+def churn_report(
+    *, user, months: int = 12, days: int | None = None, until=None, use_facts: bool | None = None
+) -> dict:
     """Per month: customers active at its start (a purchase in the ``days`` before),
     how many of them were no longer active at its end (no purchase in the ``days``
-    before the next month), the churn rate, and how many customers the rules moved to
-    dormant/lost in that month."""
+    before the next month), the churn rate (None without active customers), and how
+    many customers the rules moved to dormant/lost in that month. ``use_facts`` None:
+    from the precomputed facts when they are built (``guanxi.analytics.facts``)."""
     require(user, Action.VIEW)
     months = max(1, min(int(months), 60))
     days = int(days) if days else default_dormant_days()
@@ -232,11 +318,13 @@ def churn_report(*, user, months: int = 12, days: int | None = None, until=None)
     until = until or timezone.localdate()
     last_month = _month_start(until)
     first_month = _add_months(last_month, -(months - 1))
-    bought = visible_to(user, purchases(), prefix="customer__")
-
-    def buyers(start, end):
-        return bought.filter(placed_at__gte=start, placed_at__lt=end).values("customer_id")
-
+    if use_facts is None:
+        use_facts = facts.is_built()
+    if use_facts:
+        first_i = first_month.year * 12 + first_month.month - 1
+        active, churned = _counts_from_facts(user, first_i, months, window)
+    else:
+        active, churned = _counts_from_orders(user, first_month, months, window)
     moved = {
         (row["m"].year, row["m"].month): row["n"]
         for row in BusinessEvent.objects.filter(
@@ -255,22 +343,13 @@ def churn_report(*, user, months: int = 12, days: int | None = None, until=None)
     rows = []
     for i in range(months):
         start = _add_months(first_month, i)
-        end = _add_months(start, 1)
-        active = buyers(start - window, start).distinct()
-        active_n = active.count()
-        still = (
-            bought.filter(placed_at__gte=end - window, placed_at__lt=end, customer_id__in=active)
-            .values("customer_id")
-            .distinct()
-            .count()
-        )
-        churned = active_n - still
+        active_n, churned_n = active[i], churned[i]
         rows.append(
             {
                 "month": start.strftime("%Y-%m"),
                 "active_at_start": active_n,
-                "churned": churned,
-                "churn_rate": round(churned / active_n * 100, 2) if active_n else 0.0,
+                "churned": churned_n,
+                "churn_rate": round(churned_n / active_n * 100, 2) if active_n else None,
                 "moved_by_rules": moved.get((start.year, start.month), 0),
             }
         )

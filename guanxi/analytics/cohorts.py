@@ -3,7 +3,11 @@
 A cohort is the customers whose first order (``CustomerStats.first_order_at``) fell in
 a month; cell k is the share of the cohort with a purchase (paid, not cancelled, not
 wholly refunded) in the k-th month after it (k = 0 is the first month itself). Months
-are calendar months in the site's time zone. One GROUP BY over the purchases."""
+are calendar months in the site's time zone. With the precomputed facts
+(``guanxi.analytics.facts``) it is one GROUP BY over the customers' months with a
+purchase (``CustomerMonth``, which carries the cohort month); before they are built, one
+GROUP BY over the purchases. A cohort without customers has no rates (None, shown
+"—")."""
 
 from __future__ import annotations
 
@@ -13,10 +17,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from guanxi.accounts.roles import Action, require
+from guanxi.analytics import facts
 from guanxi.analytics.churn import _add_months, _month_start
 from guanxi.analytics.groups import purchases
 from guanxi.analytics.models import CustomerStats
-from guanxi.core.visibility import visible_to
+from guanxi.analytics.models_facts import CustomerFacts, CustomerMonth
+from guanxi.core.visibility import visibility_q, visible_to
+from guanxi.customers.models import Customer
 
 
 def _index(moment) -> int:
@@ -24,13 +31,26 @@ def _index(moment) -> int:
     return moment.year * 12 + moment.month - 1
 
 
-def cohort_matrix(*, user, months: int = 12, until=None) -> dict:
-    """The last ``months`` cohorts (up to the month of ``until``, default today)."""
-    require(user, Action.VIEW)
-    months = max(1, min(int(months), 60))
-    last = _month_start(until or timezone.localdate())
-    first = _add_months(last, -(months - 1))
-    end = _add_months(last, 1)
+def _counts_from_facts(user, first_i: int, last_i: int) -> tuple[dict, dict]:
+    cohort = {"cohort_month__gte": first_i, "cohort_month__lte": last_i}
+    sizes = dict(
+        visible_to(user, CustomerFacts.objects.filter(**cohort), prefix="customer__")
+        .values_list("cohort_month")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    months = CustomerMonth.objects.filter(**cohort, month__lte=last_i)
+    visible = visibility_q(user, Customer)
+    if visible:
+        months = months.filter(customer_id__in=Customer.objects.filter(visible).values("pk"))
+    cells = {
+        (c, m): n
+        for c, m, n in months.values_list("cohort_month", "month").annotate(n=Count("*")).order_by()
+    }
+    return sizes, cells
+
+
+def _counts_from_orders(user, first, end) -> tuple[dict, dict]:
     stats = visible_to(
         user,
         CustomerStats.objects.filter(
@@ -59,7 +79,24 @@ def cohort_matrix(*, user, months: int = 12, until=None) -> dict:
         .order_by()
     ):
         cells[(_index(row["c"]), _index(row["m"]))] = row["n"]
+    return sizes, cells
+
+
+def cohort_matrix(*, user, months: int = 12, until=None, use_facts: bool | None = None) -> dict:
+    """The last ``months`` cohorts (up to the month of ``until``, default today).
+    ``use_facts`` None: the precomputed facts when they are built."""
+    require(user, Action.VIEW)
+    months = max(1, min(int(months), 60))
+    last = _month_start(until or timezone.localdate())
+    first = _add_months(last, -(months - 1))
+    end = _add_months(last, 1)
     first_i, last_i = _index(first), _index(last)
+    if use_facts is None:
+        use_facts = facts.is_built()
+    if use_facts:
+        sizes, cells = _counts_from_facts(user, first_i, last_i)
+    else:
+        sizes, cells = _counts_from_orders(user, first, end)
     cohorts = []
     for c in range(first_i, last_i + 1):
         size = sizes.get(c, 0)
@@ -70,7 +107,7 @@ def cohort_matrix(*, user, months: int = 12, until=None) -> dict:
                 "month": f"{c // 12:04d}-{c % 12 + 1:02d}",
                 "customers": size,
                 "counts": counts,
-                "rates": [round(n / size * 100, 2) if size else 0.0 for n in counts],
+                "rates": [round(n / size * 100, 2) if size else None for n in counts],
             }
         )
     return {"months": months, "cohorts": cohorts}

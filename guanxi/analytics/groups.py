@@ -5,6 +5,12 @@ A group is a customer filter (the customer list's filters, saved by name as a
 favourite category, price band, RFM segment, order weekday and hour — the group's
 distribution is shown beside that of all customers the user can see, with the share in
 each and the lift (share in group ÷ share in all). Every number is a GROUP BY in SQL.
+
+The dimensions that come from order history (favourite category, order weekday and
+hour) read the precomputed per-customer facts (``guanxi.analytics.facts``; in the site's
+time zone) once those are built, and the orders themselves before. The "all customers"
+side is the same for every group of users with the same visibility, so it is kept per
+scope (``GroupBaseline``) for up to ``BASELINE_MAX_AGE`` and the same local day.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, CharField, Count, F, Q, QuerySet, Sum, Value, When, Window
 from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, RowNumber
 from django.utils import timezone
@@ -21,16 +27,19 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from guanxi.accounts.roles import Action, can, require
-from guanxi.analytics import rfm
+from guanxi.analytics import facts, rfm
 from guanxi.analytics.models_analysis import SavedGroup
+from guanxi.analytics.models_facts import HOUR_FIELDS, WEEKDAY_FIELDS, GroupBaseline
 from guanxi.commerce.models import Category, Order, OrderItem
 from guanxi.core import audit
 from guanxi.core.errors import NotFound, PermissionDenied, ValidationFailed
+from guanxi.core.visibility import visibility_q
 from guanxi.customers.models import Customer
 from guanxi.customers.selectors import FILTER_KEYS, apply_filters, customers_visible
 
 EXTRA_FILTER_KEYS = {"created_after", "created_before"}
 UNKNOWN = ""
+BASELINE_MAX_AGE = datetime.timedelta(hours=1)
 
 AGE_BANDS = [(18, "<18"), (25, "18–24"), (30, "25–29"), (35, "30–34"), (40, "35–39")]
 AGE_BANDS += [(50, "40–49"), (60, "50–59")]
@@ -156,7 +165,7 @@ class Dimension:
     key: str
     label: object
     unit: str  # "customers" or "orders"
-    counts: Callable[[QuerySet], dict]  # customer queryset → {value: n}
+    counts: Callable[..., dict]  # (customer queryset, use_facts) → {value: n}
     order: Callable[[], list] | None = None  # fixed order of values, else by size
     labels: Callable[[], dict] | None = None
 
@@ -167,8 +176,8 @@ def _grouped(qs: QuerySet, expr_name: str) -> dict:
     }
 
 
-def _field_counts(field: str) -> Callable[[QuerySet], dict]:
-    def counts(qs):
+def _field_counts(field: str) -> Callable[..., dict]:
+    def counts(qs, use_facts=False):
         out: dict = {}
         for value, n in _grouped(qs.alias(), field).items():
             key = value or UNKNOWN
@@ -185,7 +194,7 @@ def _years_before(day: datetime.date, years: int) -> datetime.date:
         return day.replace(year=day.year - years, day=28)
 
 
-def _age_counts(qs: QuerySet) -> dict:
+def _age_counts(qs: QuerySet, use_facts=False) -> dict:
     today = timezone.localdate()
     whens = [When(birthday__isnull=True, then=Value(UNKNOWN))]
     # age < limit ⟺ birthday > today − limit years
@@ -195,7 +204,7 @@ def _age_counts(qs: QuerySet) -> dict:
     return _grouped(qs.annotate(_band=band), "_band")
 
 
-def _price_counts(qs: QuerySet) -> dict:
+def _price_counts(qs: QuerySet, use_facts=False) -> dict:
     # Average item price = revenue / items, compared without dividing.
     whens = [When(Q(stats__isnull=True) | Q(stats__items__lte=0), then=Value(UNKNOWN))]
     for limit, label in PRICE_BANDS:
@@ -204,7 +213,7 @@ def _price_counts(qs: QuerySet) -> dict:
     return _grouped(qs.annotate(_band=band), "_band")
 
 
-def _segment_counts(qs: QuerySet) -> dict:
+def _segment_counts(qs: QuerySet, use_facts=False) -> dict:
     out: dict = {}
     for value, n in _grouped(qs.annotate(_seg=F("stats__rfm_segment")), "_seg").items():
         key = value or UNKNOWN
@@ -212,22 +221,16 @@ def _segment_counts(qs: QuerySet) -> dict:
     return out
 
 
-def _root_map() -> dict[int, int]:
-    parents = dict(Category.objects.values_list("pk", "parent_id"))
-    roots = {}
-    for pk in parents:
-        node, seen = pk, set()
-        while parents.get(node) and node not in seen:
-            seen.add(node)
-            node = parents[node]
-        roots[pk] = node
-    return roots
-
-
-def _favourite_counts(qs: QuerySet) -> dict:
+def _favourite_counts(qs: QuerySet, use_facts=False) -> dict:
     """Customers by their most-bought top-level category (by quantity; ties → the
     category with the smaller id); customers without categorised purchases → unknown."""
-    roots = _root_map()
+    if use_facts:
+        out: dict = {}
+        for value, n in _grouped(qs.annotate(_fav=F("facts__favourite_root_id")), "_fav").items():
+            key = UNKNOWN if value is None else int(value)
+            out[key] = out.get(key, 0) + n
+        return out
+    roots = facts.root_map()
     total = qs.count()
     if not roots:
         return {UNKNOWN: total} if total else {}
@@ -268,8 +271,14 @@ def _favourite_counts(qs: QuerySet) -> dict:
     return out
 
 
-def _order_counts(extract) -> Callable[[QuerySet], dict]:
-    def counts(qs):
+def _order_counts(extract, fields: list[str], first: int) -> Callable[..., dict]:
+    """Purchases by a local time part: from the facts' per-customer counts (``fields``,
+    values ``first``, ``first`` + 1, …), or from the orders."""
+
+    def counts(qs, use_facts=False):
+        if use_facts:
+            sums = qs.aggregate(**{f: Sum(f"facts__{f}") for f in fields})
+            return {first + i: sums[f] for i, f in enumerate(fields) if sums[f]}
         orders = purchases().filter(customer__in=qs.values("pk"))
         return {
             row["_v"]: row["n"]
@@ -343,7 +352,7 @@ DIMENSIONS = [
         "weekday",
         gettext_lazy("Order weekday"),
         "orders",
-        _order_counts(ExtractIsoWeekDay),
+        _order_counts(ExtractIsoWeekDay, WEEKDAY_FIELDS, 1),
         order=lambda: list(range(1, 8)),
         labels=lambda: {i + 1: str(day) for i, day in enumerate(WEEKDAYS)},
     ),
@@ -351,7 +360,7 @@ DIMENSIONS = [
         "hour",
         gettext_lazy("Order hour"),
         "orders",
-        _order_counts(ExtractHour),
+        _order_counts(ExtractHour, HOUR_FIELDS, 0),
         order=lambda: list(range(24)),
         labels=lambda: {h: f"{h:02d}:00" for h in range(24)},
     ),
@@ -371,9 +380,19 @@ def _pct(part: int, whole: int) -> float:
     return round(part / whole * 100, 2) if whole else 0.0
 
 
-def compare(dim: Dimension, group_qs: QuerySet, all_qs: QuerySet) -> dict:
-    group_counts = dim.counts(group_qs)
-    all_counts = dim.counts(all_qs)
+def compare(
+    dim: Dimension,
+    group_qs: QuerySet,
+    all_qs: QuerySet | None = None,
+    *,
+    use_facts: bool = False,
+    all_counts: dict | None = None,
+) -> dict:
+    """One dimension of the group beside all customers (``all_counts`` if known, else
+    counted on ``all_qs``)."""
+    group_counts = dim.counts(group_qs, use_facts)
+    if all_counts is None:
+        all_counts = dim.counts(all_qs, use_facts)
     group_total, all_total = sum(group_counts.values()), sum(all_counts.values())
     labels = dim.labels() if dim.labels else {}
     if dim.order:
@@ -412,9 +431,67 @@ def compare(dim: Dimension, group_qs: QuerySet, all_qs: QuerySet) -> dict:
     }
 
 
-def group_analysis(*, user, filters: dict, dimensions: list[str] | None = None) -> dict:
+def _scope_key(user, use_facts: bool) -> str:
+    source = f"facts:{facts.zone_name()}" if use_facts else "orders"
+    return f"{source}|{visibility_q(user, Customer)!r}"[:200]
+
+
+def all_side(
+    *, user, dimensions: list[Dimension], use_facts: bool, max_age=BASELINE_MAX_AGE
+) -> tuple[dict, int, datetime.datetime]:
+    """The counts of every dimension over all customers ``user`` may see, their number
+    and when they were counted: kept per visibility scope (``GroupBaseline``) for up to
+    ``max_age`` on the same local day (``max_age`` 0: count now)."""
+    key = _scope_key(user, use_facts)
+    now, today = timezone.now(), timezone.localdate().isoformat()
+    row = GroupBaseline.objects.filter(scope=key).first()
+    stored = dict(row.counts) if row else {}
+
+    def fresh(entry) -> bool:
+        if not entry or not max_age or entry.get("day") != today:
+            return False
+        return now - datetime.datetime.fromisoformat(entry["at"]) < max_age
+
+    counted_at = now
+    all_qs = customers_visible(user)
+    wanted = [("_customers", None), *((d.key, d) for d in dimensions)]
+    changed = False
+    out: dict = {}
+    for key_, dim in wanted:
+        entry = stored.get(key_)
+        if fresh(entry):
+            counted_at = min(counted_at, datetime.datetime.fromisoformat(entry["at"]))
+        else:
+            counts = {"": all_qs.count()} if dim is None else dim.counts(all_qs, use_facts)
+            entry = {
+                "at": now.isoformat(),
+                "day": today,
+                "counts": [[v, n] for v, n in counts.items()],
+            }
+            stored[key_] = entry
+            changed = True
+        out[key_] = {v: n for v, n in entry["counts"]}
+    if changed:
+        try:
+            with transaction.atomic():
+                GroupBaseline.objects.update_or_create(
+                    scope=key, defaults={"counts": stored, "computed_at": now}
+                )
+        except IntegrityError:  # another request stored it at the same moment
+            pass
+    total = out.pop("_customers")[""]
+    return out, total, counted_at
+
+
+def group_analysis(
+    *,
+    user,
+    filters: dict,
+    dimensions: list[str] | None = None,
+    baseline_max_age=BASELINE_MAX_AGE,
+) -> dict:
     """The distributions of the customers matching ``filters`` beside all customers the
-    user may see."""
+    user may see (``all_counted_at``: when those were counted; see ``all_side``)."""
     require(user, Action.VIEW)
     filters = clean_filters(filters)
     wanted = dimensions or [d.key for d in DIMENSIONS]
@@ -423,13 +500,20 @@ def group_analysis(*, user, filters: dict, dimensions: list[str] | None = None) 
         raise ValidationFailed(
             {"dimensions": [_("Unknown dimension: %(key)s.") % {"key": unknown[0]}]}
         )
-    all_qs = customers_visible(user)
+    use_facts = facts.is_built()
+    dims = [DIMENSION_BY_KEY[k] for k in wanted]
+    all_counts, all_total, counted_at = all_side(
+        user=user, dimensions=dims, use_facts=use_facts, max_age=baseline_max_age
+    )
     group_qs = apply_filters(customers_visible(user), filters)
     return {
         "filters": filters,
         "customers": group_qs.count(),
-        "all_customers": all_qs.count(),
-        "dimensions": [compare(DIMENSION_BY_KEY[k], group_qs, all_qs) for k in wanted],
+        "all_customers": all_total,
+        "all_counted_at": counted_at,
+        "dimensions": [
+            compare(d, group_qs, use_facts=use_facts, all_counts=all_counts[d.key]) for d in dims
+        ],
     }
 
 

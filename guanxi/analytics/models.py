@@ -179,3 +179,12 @@ class KpiRollupState(models.Model):
 
     time_zone = models.CharField(max_length=64)
     built_at = models.DateTimeField(default=timezone.now)
+
+
+# The analyses' precomputed facts (kept by guanxi.analytics.facts) live in their own module.
+from guanxi.analytics.models_facts import (  # noqa: E402,F401
+    CustomerFacts,
+    CustomerMonth,
+    FactsState,
+    GroupBaseline,
+)

@@ -50,7 +50,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
-from guanxi.analytics import rollup
+from guanxi.analytics import facts, rollup
 from guanxi.analytics.models import CustomerStats, OrderContribution
 from guanxi.commerce.models import Order, OrderItem
 from guanxi.core import events
@@ -181,6 +181,8 @@ def apply_order(order_id: int) -> bool:
             _add(old["customer_id"], old, -1)
         if new is not None:
             _add(new["customer_id"], new, +1)
+        # The analyses' order facts of the customers involved (guanxi.analytics.facts).
+        facts.refresh_facts([(old or {}).get("customer_id"), (new or {}).get("customer_id")])
     if order.paid_at is not None:
         stats = _stats_row(order.customer_id)
         if stats.first_paid_at is None or order.paid_at < stats.first_paid_at:
@@ -315,6 +317,7 @@ def refresh_customers(customer_ids: Iterable[int]) -> None:
         marks = ", ".join(["%s"] * len(ids))
         _refresh("{col} IN (" + marks + ")", ids)
         rollup.refresh_customers(ids)
+        facts.refresh_facts(ids)  # the analyses' order facts of the same customers
 
 
 def rebuild(*, chunk: int = CHUNK, progress=None) -> int:
@@ -332,6 +335,7 @@ def rebuild(*, chunk: int = CHUNK, progress=None) -> int:
             _lock(exclusive=True)
             rollup.rebuild_entries("{col} IS NOT NULL", [])
             rollup.rebuild_cells()
+        facts.refresh_facts()  # the analyses' order facts (guanxi.analytics.facts)
         return 0
     lo, hi = min(los), max(his)
     start = lo
@@ -349,6 +353,7 @@ def rebuild(*, chunk: int = CHUNK, progress=None) -> int:
         _lock(exclusive=True)
         rollup.rebuild_entries("({col} < %s OR {col} > %s)", [lo, hi])
         rollup.rebuild_cells()
+    facts.refresh_facts()  # the analyses' order facts, all customers (guanxi.analytics.facts)
     return CustomerStats.objects.count()
 
 

@@ -297,7 +297,10 @@ def cohorts_page(request):
         return download
     width = max((len(c["rates"]) for c in matrix["cohorts"]), default=0)
     heat = [
-        [k, i, rate] for i, c in enumerate(matrix["cohorts"]) for k, rate in enumerate(c["rates"])
+        [k, i, rate]
+        for i, c in enumerate(matrix["cohorts"])
+        for k, rate in enumerate(c["rates"])
+        if rate is not None  # a cohort without customers has no rates ("—")
     ]
     context = {
         **_common(request),

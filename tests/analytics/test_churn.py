@@ -118,8 +118,9 @@ def test_a_low_p_alive_makes_a_customer_dormant(stores, alice):
     assert note == "Churn rule: P(alive) 0.15 is below Relaxed's threshold 0.20."
 
 
+@pytest.mark.parametrize("use_facts", [True, False], ids=["facts", "orders"])
 def test_the_churn_report_counts_customers_active_at_the_start_who_lapsed(
-    stores, alice, charlie, admin_user
+    stores, alice, charlie, admin_user, use_facts
 ):
     """Threshold 30 days. March 2025 starts 03-01: active = a purchase in Jan 30–Feb 28."""
     strict, _ = stores
@@ -136,7 +137,7 @@ def test_the_churn_report_counts_customers_active_at_the_start_who_lapsed(
     data.rebuild_stats()
 
     report = churn.churn_report(
-        user=admin_user, months=2, days=30, until=datetime.date(2025, 4, 15)
+        user=admin_user, months=2, days=30, until=datetime.date(2025, 4, 15), use_facts=use_facts
     )
     assert report["months"] == [
         {
@@ -154,7 +155,9 @@ def test_the_churn_report_counts_customers_active_at_the_start_who_lapsed(
             "moved_by_rules": 0,
         },
     ]
-    own = churn.churn_report(user=alice, months=1, days=30, until=datetime.date(2025, 3, 15))
+    own = churn.churn_report(
+        user=alice, months=1, days=30, until=datetime.date(2025, 3, 15), use_facts=use_facts
+    )
     assert own["months"] == [
         {
             "month": "2025-03",

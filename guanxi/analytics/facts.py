@@ -1,0 +1,326 @@
+"""Precomputed order facts per customer for the analyses that read order history.
+
+Group analysis (favourite category, order weekday and hour), cohorts and the churn
+report would otherwise read millions of orders and order lines per request. These
+tables hold what they need, per customer, in the site's time zone
+(``settings.TIME_ZONE``, recorded in ``FactsState``):
+
+* ``CustomerFacts``: purchases, cohort month, favourite top-level category, purchases
+  per ISO weekday and per hour;
+* ``CustomerMonth``: one row per customer and month with a purchase (with the
+  customer's cohort month, the previous month's last purchase and the next month).
+
+A *purchase* is what the statistics count (``guanxi.analytics.stats``): a paid order
+that is neither cancelled nor wholly refunded; its moment is ``placed_at``.
+
+How they stay current
+=====================
+``refresh_facts(customer_ids)`` recomputes the given customers from their orders with
+set-based SQL (``DELETE`` + ``INSERT … SELECT``); ``refresh_facts()`` does every
+customer, a range of ids per transaction, and marks the facts complete. The full
+statistics rebuild calls it. The statistics consumer calls ``refresh_facts(ids)`` for
+the customers it recomputes (set-based batches, merges) or whose ledger changed (one
+event at a time), inside its own transaction, so the facts change with the statistics.
+
+Until a full refresh has run (e.g. right after the migration on a database with
+orders), ``is_built()`` is false and the analyses compute from the orders as before.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import zoneinfo
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Max, Min
+from django.utils import timezone
+
+from guanxi.analytics.models_facts import (
+    HOUR_FIELDS,
+    WEEKDAY_FIELDS,
+    CustomerFacts,
+    CustomerMonth,
+    FactsState,
+)
+from guanxi.commerce.models import Category, Order, OrderItem, Product
+
+NOT_COUNTED = ("cancelled", "refunded")
+CHUNK = 50_000  # customer ids per transaction of a full refresh
+BATCH = 1_000  # customers per statement of a partial refresh
+LOCK_KEY = 727_001  # the statistics' advisory lock (guanxi.analytics.stats.LOCK_KEY)
+
+
+# Time zone ----------------------------------------------------------------------------------
+
+
+def zone_name() -> str:
+    name = settings.TIME_ZONE or "UTC"
+    zoneinfo.ZoneInfo(name)  # raises for an unknown zone
+    if not re.fullmatch(r"[A-Za-z0-9_+\-/]+", name):
+        raise ValueError(f"unexpected time zone name {name!r}")
+    return name
+
+
+def month_index(moment: datetime.datetime | datetime.date) -> int:
+    """year × 12 + month − 1 of ``moment`` (an aware moment in the site's zone)."""
+    if isinstance(moment, datetime.datetime) and timezone.is_aware(moment):
+        moment = moment.astimezone(zoneinfo.ZoneInfo(zone_name()))
+    return moment.year * 12 + moment.month - 1
+
+
+def month_start(index: int) -> datetime.datetime:
+    """The first moment of month ``index`` in the site's zone."""
+    return datetime.datetime(index // 12, index % 12 + 1, 1, tzinfo=zoneinfo.ZoneInfo(zone_name()))
+
+
+def fixed_offset_minutes(lo: datetime.datetime | None, hi: datetime.datetime | None) -> int | None:
+    """The zone's UTC offset in minutes if it is the same all over [lo, hi] (sampled
+    every 10 days), else None."""
+    zone = zoneinfo.ZoneInfo(zone_name())
+    if lo is None or hi is None:
+        return int(datetime.datetime.now(zone).utcoffset().total_seconds() // 60)
+    offsets = set()
+    moment = lo
+    while True:
+        offsets.add(moment.astimezone(zone).utcoffset())
+        if len(offsets) > 1:
+            return None
+        if moment >= hi:
+            break
+        moment = min(hi, moment + datetime.timedelta(days=10))
+    return int(offsets.pop().total_seconds() // 60)
+
+
+class LocalTime:
+    """SQL for the local weekday (ISO, 1 = Monday), hour and month index of a UTC
+    timestamp column. PostgreSQL converts with ``AT TIME ZONE``; SQLite shifts by the
+    zone's offset when it is constant over the data (no Python per row), else it uses
+    Django's own conversion function."""
+
+    def __init__(self, offset: int | None):
+        self.zone = zone_name()
+        self.offset = offset
+
+    def _sqlite_shift(self) -> str:
+        return f"'{self.offset:+d} minutes'"
+
+    def weekday(self, col: str) -> str:
+        if connection.vendor == "postgresql":
+            return f"CAST(EXTRACT(ISODOW FROM ({col} AT TIME ZONE '{self.zone}')) AS INTEGER)"
+        if self.offset is not None:
+            w = f"CAST(strftime('%%w', {col}, {self._sqlite_shift()}) AS INTEGER)"
+            return f"(({w} + 6) %% 7 + 1)"
+        return f"django_datetime_extract('iso_week_day', {col}, '{self.zone}', 'UTC')"
+
+    def hour(self, col: str) -> str:
+        if connection.vendor == "postgresql":
+            return f"CAST(EXTRACT(HOUR FROM ({col} AT TIME ZONE '{self.zone}')) AS INTEGER)"
+        if self.offset is not None:
+            return f"CAST(strftime('%%H', {col}, {self._sqlite_shift()}) AS INTEGER)"
+        return f"django_datetime_extract('hour', {col}, '{self.zone}', 'UTC')"
+
+    def month(self, col: str) -> str:
+        if connection.vendor == "postgresql":
+            local = f"({col} AT TIME ZONE '{self.zone}')"
+            return (
+                f"CAST(EXTRACT(YEAR FROM {local}) * 12 + EXTRACT(MONTH FROM {local}) - 1 "
+                "AS INTEGER)"
+            )
+        if self.offset is not None:
+            shift = self._sqlite_shift()
+            return (
+                f"(CAST(strftime('%%Y', {col}, {shift}) AS INTEGER) * 12"
+                f" + CAST(strftime('%%m', {col}, {shift}) AS INTEGER) - 1)"
+            )
+        year = f"django_datetime_extract('year', {col}, '{self.zone}', 'UTC')"
+        month = f"django_datetime_extract('month', {col}, '{self.zone}', 'UTC')"
+        return f"({year} * 12 + {month} - 1)"
+
+
+# Categories ---------------------------------------------------------------------------------
+
+
+def root_map() -> dict[int, int]:
+    """Every category id → the id of its top-level ancestor (itself for a root)."""
+    parents = dict(Category.objects.values_list("pk", "parent_id"))
+    roots = {}
+    for pk in parents:
+        node, seen = pk, set()
+        while parents.get(node) and node not in seen:
+            seen.add(node)
+            node = parents[node]
+        roots[pk] = node
+    return roots
+
+
+def _root_sql(col: str) -> str:
+    by_root: dict[int, list[int]] = {}
+    for pk, root in root_map().items():
+        by_root.setdefault(root, []).append(pk)
+    if not by_root:
+        return "CAST(NULL AS BIGINT)"
+    whens = " ".join(
+        f"WHEN {col} IN ({', '.join(str(int(pk)) for pk in sorted(pks))}) THEN {int(root)}"
+        for root, pks in sorted(by_root.items())
+    )
+    return f"CAST(CASE {whens} ELSE NULL END AS BIGINT)"
+
+
+# Refresh ------------------------------------------------------------------------------------
+
+
+def _tables() -> dict[str, str]:
+    qn = connection.ops.quote_name
+    return {
+        "orders": qn(Order._meta.db_table),
+        "items": qn(OrderItem._meta.db_table),
+        "products": qn(Product._meta.db_table),
+        "facts": qn(CustomerFacts._meta.db_table),
+        "months": qn(CustomerMonth._meta.db_table),
+    }
+
+
+def _lock_exclusive() -> None:
+    """Keep the statistics consumer out while the facts of its customers are read (it
+    takes the same lock shared), so no order change is half seen."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
+
+
+def _refresh(cond: str, params: list) -> None:
+    """Recompute the facts of the customers selected by ``cond`` (SQL with a ``{col}``
+    placeholder for the customer id column) from their orders."""
+    t = _tables()
+
+    def where(col: str) -> str:
+        return cond.format(col=col)
+
+    counted = "o.paid_at IS NOT NULL AND o.status NOT IN (%s, %s)"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT MIN(o.placed_at), MAX(o.placed_at) FROM {t['orders']} o "
+            f"WHERE {where('o.customer_id')} AND {counted}",
+            [*params, *NOT_COUNTED],
+        )
+        lo, hi = cursor.fetchone()
+        if connection.vendor == "sqlite":
+            lo, hi = (
+                timezone.make_aware(datetime.datetime.fromisoformat(v), datetime.UTC)
+                if isinstance(v, str)
+                else v
+                for v in (lo, hi)
+            )
+        local = LocalTime(fixed_offset_minutes(lo, hi))
+        cursor.execute(f"DELETE FROM {t['months']} WHERE {where('customer_id')}", params)
+        cursor.execute(f"DELETE FROM {t['facts']} WHERE {where('customer_id')}", params)
+        if lo is None:
+            return
+        cursor.execute(
+            f"""
+            INSERT INTO {t["months"]}
+                (customer_id, month, cohort_month, orders, last_at, prev_at, next_month)
+            SELECT g.customer_id, g.m, MIN(g.m) OVER (PARTITION BY g.customer_id), g.n, g.last_at,
+                   LAG(g.last_at) OVER (PARTITION BY g.customer_id ORDER BY g.m),
+                   LEAD(g.m) OVER (PARTITION BY g.customer_id ORDER BY g.m)
+            FROM (
+                SELECT o.customer_id, {local.month("o.placed_at")} AS m, COUNT(*) AS n,
+                       MAX(o.placed_at) AS last_at
+                FROM {t["orders"]} o
+                WHERE {where("o.customer_id")} AND {counted}
+                GROUP BY 1, 2
+            ) g
+            """,
+            [*params, *NOT_COUNTED],
+        )
+        weekday_sums = ", ".join(
+            f"SUM(CASE WHEN x.wd = {d} THEN 1 ELSE 0 END)" for d in range(1, 8)
+        )
+        hour_sums = ", ".join(f"SUM(CASE WHEN x.h = {h} THEN 1 ELSE 0 END)" for h in range(24))
+        columns = ", ".join(WEEKDAY_FIELDS + HOUR_FIELDS)
+        cursor.execute(
+            f"""
+            INSERT INTO {t["facts"]}
+                (customer_id, orders, cohort_month, favourite_root_id, {columns})
+            SELECT x.customer_id, COUNT(*), MIN(x.m), MIN(fav.root), {weekday_sums}, {hour_sums}
+            FROM (
+                SELECT o.customer_id, {local.weekday("o.placed_at")} AS wd,
+                       {local.hour("o.placed_at")} AS h, {local.month("o.placed_at")} AS m
+                FROM {t["orders"]} o
+                WHERE {where("o.customer_id")} AND {counted}
+            ) x
+            LEFT JOIN (
+                SELECT r.customer_id, r.root FROM (
+                    SELECT q.customer_id, q.root,
+                           ROW_NUMBER() OVER (
+                               PARTITION BY q.customer_id ORDER BY q.qty DESC, q.root ASC
+                           ) AS rn
+                    FROM (
+                        SELECT o.customer_id, {_root_sql("p.category_id")} AS root,
+                               SUM(i.quantity) AS qty
+                        FROM {t["items"]} i
+                        JOIN {t["orders"]} o ON o.id = i.order_id
+                        JOIN {t["products"]} p ON p.id = i.product_id
+                        WHERE {where("o.customer_id")} AND {counted}
+                          AND p.category_id IS NOT NULL
+                        GROUP BY 1, 2
+                    ) q
+                ) r
+                WHERE r.rn = 1
+            ) fav ON fav.customer_id = x.customer_id
+            GROUP BY x.customer_id
+            """,
+            [*params, *NOT_COUNTED, *params, *NOT_COUNTED],
+        )
+
+
+def refresh_facts(customer_ids: Iterable[int] | None = None, *, chunk: int = CHUNK) -> int:
+    """Recompute the facts of these customers, or of all when None (a range of ids
+    per transaction under the statistics' exclusive lock, then the facts are marked
+    complete). Returns how many customers were given, or have facts after a full run.
+
+    With ids, call it inside the transaction that changed their orders (the statistics
+    consumer does): it takes no lock of its own."""
+    if customer_ids is not None:
+        ids = sorted({int(pk) for pk in customer_ids if pk is not None})
+        with transaction.atomic():
+            for start in range(0, len(ids), BATCH):
+                part = ids[start : start + BATCH]
+                _refresh("{col} IN (" + ", ".join(["%s"] * len(part)) + ")", part)
+        return len(ids)
+    bounds = [
+        Order.objects.aggregate(lo=Min("customer_id"), hi=Max("customer_id")),
+        CustomerFacts.objects.aggregate(lo=Min("customer_id"), hi=Max("customer_id")),
+        CustomerMonth.objects.aggregate(lo=Min("customer_id"), hi=Max("customer_id")),
+    ]
+    los = [b["lo"] for b in bounds if b["lo"] is not None]
+    his = [b["hi"] for b in bounds if b["hi"] is not None]
+    if los:
+        start, hi = min(los), max(his)
+        while start <= hi:
+            with transaction.atomic():
+                _lock_exclusive()
+                _refresh("{col} >= %s AND {col} < %s", [start, start + chunk])
+            start += chunk
+    with transaction.atomic():
+        FactsState.objects.all().delete()
+        FactsState.objects.create(time_zone=zone_name())
+    return CustomerFacts.objects.count()
+
+
+def is_built() -> bool:
+    """Whether the facts are complete and in the site's current time zone."""
+    state = FactsState.objects.order_by("-built_at").first()
+    return state is not None and state.time_zone == zone_name()
+
+
+__all__ = [
+    "is_built",
+    "month_index",
+    "month_start",
+    "refresh_facts",
+    "root_map",
+]
