@@ -6,3 +6,9 @@ class SalesConfig(AppConfig):
     name = "guanxi.sales"
     label = "sales"
     verbose_name = _("Sales")
+
+    def ready(self):
+        from guanxi.core import timeline
+        from guanxi.sales import selectors_leads  # leads
+
+        timeline.register("sales.leads", selectors_leads.customer_timeline_items)  # leads

@@ -231,6 +231,13 @@ class Lead(OwnedModel):
     def is_read_only(self) -> bool:
         return self.status == self.Status.CONVERTED
 
+    @property
+    def source_label(self) -> str:
+        """The source as people read it (leads take the customers' sources)."""
+        from guanxi.customers.models import Customer
+
+        return str(dict(Customer.Source.choices).get(self.source, self.source))
+
 
 # Opportunities -----------------------------------------------------------------------------
 

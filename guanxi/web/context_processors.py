@@ -6,6 +6,7 @@ NAV = [
     ("web:dashboard", _("Dashboard"), None),
     ("customers:list", _("Customers"), Action.VIEW),
     ("sales:dashboard", _("Sales"), Action.VIEW),
+    ("sales:leads", _("Leads"), Action.VIEW),
     ("commerce:orders", _("Orders"), Action.VIEW),
     ("analytics:kpi", _("KPI"), Action.VIEW),
     ("analytics:index", _("Analysis"), Action.VIEW),
