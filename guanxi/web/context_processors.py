@@ -7,6 +7,8 @@ NAV = [
     ("customers:list", _("Customers"), Action.VIEW),
     ("sales:dashboard", _("Sales"), Action.VIEW),
     ("sales:leads", _("Leads"), Action.VIEW),
+    ("sales:pipeline", _("Pipeline"), Action.VIEW),  # pipeline
+    ("sales:funnel", _("Funnel"), Action.VIEW),  # pipeline
     ("commerce:orders", _("Orders"), Action.VIEW),
     ("analytics:kpi", _("KPI"), Action.VIEW),
     ("analytics:index", _("Analysis"), Action.VIEW),
