@@ -54,12 +54,15 @@ import datetime
 import decimal
 from fractions import Fraction
 
+from django.db import connection
 from django.db.models import (
+    BigIntegerField,
     Case,
     Count,
+    DateField,
     DecimalField,
-    Exists,
     F,
+    Func,
     OuterRef,
     Q,
     Subquery,
@@ -67,7 +70,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Cast, Coalesce, Round, Substr, TruncDate
 from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
@@ -75,11 +78,12 @@ from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
 
 from guanxi.accounts.roles import Action, Scope, require, role_of
 from guanxi.analytics import rollup
-from guanxi.analytics.models import CustomerStats, KpiChainDay, KpiDay
+from guanxi.analytics.models import KpiChainDay, KpiDay
 from guanxi.analytics.reports import Table
 from guanxi.commerce.models import Order, OrderItem, Store
 from guanxi.core.errors import ValidationFailed
 from guanxi.core.visibility import visible_to
+from guanxi.customers.models import Customer
 
 D = decimal.Decimal
 CENT = D("0.01")
@@ -226,7 +230,14 @@ def store_from(raw) -> Store | None:
 
 
 def _orders(user, store: Store | None):
-    qs = visible_to(user, Order.objects.all(), prefix="customer__")
+    """The orders ``user`` may see (of ``store``). For a team or a sales rep as
+    ``customer_id IN (their customers)``, not a join: so the databases walk the
+    customers and then each one's orders through the (customer, paid_at) and (customer,
+    placed_at) indexes, instead of every order of the period checked against its
+    customer."""
+    qs = Order.objects.all()
+    if role_of(user).scope != Scope.ALL:
+        qs = qs.filter(customer_id__in=visible_to(user, Customer.objects.all()).values("pk"))
     return qs.filter(store=store) if store is not None else qs
 
 
@@ -363,53 +374,101 @@ def _rollup_figures(*, store: Store | None, periods: list[Period]) -> list[dict]
     return out
 
 
+def _constant_offset(tz, start: datetime.datetime, end: datetime.datetime):
+    """The zone's UTC offset if it is the same over [start, end] (checked day by day),
+    else None."""
+    offsets = set()
+    moment = start
+    while True:
+        offsets.add(moment.astimezone(tz).utcoffset())
+        if len(offsets) > 1:
+            return None
+        if moment >= end:
+            return offsets.pop()
+        moment = min(end, moment + datetime.timedelta(days=1))
+
+
+def _local_day(field: str, tz, start, end):
+    """The local day of a timestamp column as SQL. SQLite has no time zones: when the
+    zone's offset is constant over the period (Asia/Shanghai since 1991) the offset is
+    added in SQL, on the text cut to whole seconds (SQLite's date functions round to the
+    millisecond, which would move 23:59:59.9995 to the next day); otherwise, and on
+    PostgreSQL, Django's ``TruncDate`` (a Python function per row on SQLite)."""
+    if connection.vendor == "sqlite":
+        offset = _constant_offset(tz, start, end)
+        if offset is not None:
+            return Func(
+                Substr(field, 1, 19),
+                Value(f"{int(offset.total_seconds()):+d} seconds"),
+                function="date",
+                output_field=DateField(),
+            )
+    return TruncDate(field, tzinfo=tz)
+
+
+def _cents(expression, **extra):
+    """A money expression summed as whole cents (an exact integer on both databases;
+    SQLite keeps decimals as floating point)."""
+    return Sum(
+        Cast(Round(expression * Value(100)), BigIntegerField()),
+        output_field=BigIntegerField(),
+        **extra,
+    )
+
+
+def _money(cents) -> D:
+    return (D(cents or 0) / 100).quantize(CENT)
+
+
 def _direct_figures(*, user, store: Store | None, periods: list[Period]) -> list[dict]:
     """``figures_for`` computed from the orders.
 
-    A few scans over all the periods together rather than a query per figure: the
-    additive figures per local day of payment, the buyers per customer, the unpaid
-    orders by time of placing, and the new customers from CustomerStats.first_paid_at
-    (the first payment of the customer's orders, kept by the statistics consumer)."""
+    Two queries over all the periods together: the paid orders grouped by customer and
+    local day of payment, with the customer's first payment ever (from which the days,
+    the distinct and repeat customers and the new customers follow in Python), and the
+    orders placed. Both walk the visible customers' orders through the indexes
+    (customer, paid_at) and (customer, placed_at), reading only the periods' orders."""
     tz = timezone.get_current_timezone()
     spans = [p.bounds() for p in periods]
     lo, hi = min(s for s, _ in spans), max(e for _, e in spans)
     base = _orders(user, store)
     paid = base.filter(paid_at__gte=lo, paid_at__lt=hi)
-    zero = Value(D(0), output_field=MONEY)
-    in_period = [Q(paid_at__gte=s, paid_at__lt=e) for s, e in spans]
 
-    # 1. Additive figures per day (the days give the trend and sum to the periods).
-    days = (
-        paid.annotate(day=TruncDate("paid_at", tzinfo=tz))
-        .values("day")
+    # 1. Paid orders per (customer, local day), with the customer's first payment.
+    groups = list(
+        paid.annotate(day=_local_day("paid_at", tz, lo, hi))
+        .values("customer_id", "day", "customer__stats__first_paid_at")
         .annotate(
-            sales=Coalesce(Sum("paid_amount"), zero),
+            sales=_cents(F("paid_amount")),
             orders=Count("id"),
-            buyers=Count("customer_id", distinct=True),
             items=Coalesce(Sum("item_count"), 0),
-            refunds=Coalesce(Sum("refunded_amount"), zero),
-            gross_profit=Coalesce(Sum(_profit(), output_field=MONEY), zero),
+            refunds=_cents(F("refunded_amount")),
+            gross_profit=_cents(_profit()),
         )
-        .order_by("day")
+        .order_by()
     )
-    by_day = {r["day"]: r for r in days}
+    day_spans = [(p.start, p.end) for p in periods]
+    by_day: dict[datetime.date, dict] = {}
+    per_customer: list[dict[int, int]] = [{} for _p in periods]
+    new: list[set] = [set() for _p in periods]
+    for g in groups:
+        day, customer = g["day"], g["customer_id"]
+        d = by_day.setdefault(
+            day,
+            {"sales": 0, "orders": 0, "items": 0, "refunds": 0, "gross_profit": 0, "buyers": 0},
+        )
+        for key in ("sales", "orders", "items", "refunds", "gross_profit"):
+            d[key] += g[key] or 0
+        d["buyers"] += 1  # one group per customer and day
+        first = g["customer__stats__first_paid_at"]
+        for i, (first_day, last_day) in enumerate(day_spans):
+            if first_day <= day <= last_day:
+                per_customer[i][customer] = per_customer[i].get(customer, 0) + g["orders"]
+                s, e = spans[i]
+                if first is not None and s <= first < e:
+                    new[i].add(customer)
 
-    # 2. Paying and repeat customers: orders per customer in each period.
-    per_customer = paid.values("customer_id").annotate(
-        **{f"n{i}": Count("id", filter=q) for i, q in enumerate(in_period)}
-    )
-    buyers = per_customer.aggregate(
-        **{
-            f"buyers{i}": Count("customer_id", filter=Q(**{f"n{i}__gt": 0}))
-            for i in range(len(spans))
-        },
-        **{
-            f"repeat{i}": Count("customer_id", filter=Q(**{f"n{i}__gte": 2}))
-            for i in range(len(spans))
-        },
-    )
-
-    # 3. Orders placed, and those not paid.
+    # 2. Orders placed, and those not paid.
     unpaid = Q(paid_at__isnull=True)
     placed = base.filter(placed_at__gte=lo, placed_at__lt=hi).aggregate(
         **{
@@ -420,10 +479,9 @@ def _direct_figures(*, user, store: Store | None, periods: list[Period]) -> list
                 ("unpaid", Count("id", filter=Q(placed_at__gte=s, placed_at__lt=e) & unpaid)),
                 (
                     "unpaid_amount",
-                    Sum(
+                    _cents(
                         F("goods_amount") - F("discount_amount") + F("shipping_amount"),
                         filter=Q(placed_at__gte=s, placed_at__lt=e) & unpaid,
-                        output_field=MONEY,
                     ),
                 ),
             )
@@ -431,19 +489,20 @@ def _direct_figures(*, user, store: Store | None, periods: list[Period]) -> list
     )
 
     out = []
-    for i, (period, (s, e)) in enumerate(zip(periods, spans, strict=True)):
+    for i, period in enumerate(periods):
+        counts = per_customer[i].values()
         row = {
-            "sales": D(0),
+            "sales": 0,
             "orders": 0,
-            "buyers": buyers[f"buyers{i}"],
+            "buyers": len(per_customer[i]),
             "items": 0,
-            "refunds": D(0),
-            "gross_profit": D(0),
-            "repeat_buyers": buyers[f"repeat{i}"],
-            "new_buyers": _new_buyers(user=user, store=store, start=s, end=e),
+            "refunds": 0,
+            "gross_profit": 0,
+            "repeat_buyers": sum(1 for n in counts if n >= 2),
+            "new_buyers": len(new[i]),
             "placed_orders": placed[f"placed{i}"],
             "unpaid_orders": placed[f"unpaid{i}"],
-            "unpaid_amount": D(placed[f"unpaid_amount{i}"] or 0).quantize(CENT),
+            "unpaid_amount": _money(placed[f"unpaid_amount{i}"]),
         }
         trend = []
         for n in range(period.days):
@@ -455,37 +514,16 @@ def _direct_figures(*, user, store: Store | None, periods: list[Period]) -> list
             trend.append(
                 {
                     "date": day,
-                    "sales": D(d["sales"]).quantize(CENT) if d else D("0.00"),
+                    "sales": _money(d["sales"]) if d else D("0.00"),
                     "orders": d["orders"] if d else 0,
                     "buyers": d["buyers"] if d else 0,
                 }
             )
         for key in ("sales", "refunds", "gross_profit"):
-            row[key] = D(row[key]).quantize(CENT)
+            row[key] = _money(row[key])
         row["_days"] = trend
         out.append(row)
     return out
-
-
-def _new_buyers(*, user, store: Store | None, start, end) -> int:
-    """Paying customers whose first payment ever falls in [start, end)."""
-    qs = visible_to(
-        user,
-        CustomerStats.objects.filter(first_paid_at__gte=start, first_paid_at__lt=end),
-        prefix="customer__",
-    )
-    if store is not None:
-        qs = qs.filter(
-            Exists(
-                Order.objects.filter(
-                    customer_id=OuterRef("customer_id"),
-                    store=store,
-                    paid_at__gte=start,
-                    paid_at__lt=end,
-                )
-            )
-        )
-    return qs.count()
 
 
 def figures(*, user, store: Store | None, period: Period) -> dict:

@@ -134,6 +134,8 @@ class Order(models.Model):
         ]
         indexes = [
             models.Index(fields=["customer", "placed_at"], name="order_customer_idx"),
+            # A customer's orders paid in a period (the KPIs of a team or a sales rep).
+            models.Index(fields=["customer", "paid_at"], name="order_customer_paid_idx"),
             models.Index(fields=["store", "placed_at"], name="order_store_idx"),
             models.Index(fields=["paid_at"], name="order_paid_idx"),
         ]
