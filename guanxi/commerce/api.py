@@ -2,9 +2,11 @@
 
 import datetime
 import json
+from typing import Annotated
 
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
+from pydantic import BeforeValidator
 
 from guanxi.accounts.roles import Action, require
 from guanxi.commerce import selectors, services
@@ -15,8 +17,21 @@ from guanxi.customers.api import ERRORS, InputSchema
 router = Router(tags=["commerce"])
 
 
+# Money and other decimals go out as text ("12.50"), exactly as stored.
+DecimalText = Annotated[str, BeforeValidator(str)]
+
+
 def _payload(data: Schema) -> dict:
     return data.dict(exclude_unset=True)
+
+
+def _catalogue_entry(user, model, pk: int, not_found: str):
+    """A category or product to change (the service checks the change permission)."""
+    require(user, Action.VIEW)
+    entry = model.objects.filter(pk=pk).first()
+    if entry is None:
+        raise NotFound(not_found)
+    return entry
 
 
 # Stores -------------------------------------------------------------------------------
@@ -154,10 +169,7 @@ def create_category(request, data: CategoryIn):
 
 @router.patch("/categories/{category_id}", response={200: CategoryOut, **ERRORS})
 def update_category(request, category_id: int, data: CategoryIn):
-    require(request.user, Action.VIEW)
-    category = Category.objects.filter(pk=category_id).first()
-    if category is None:
-        raise NotFound(_("Category not found."))
+    category = _catalogue_entry(request.user, Category, category_id, _("Category not found."))
     return services.category_update(actor=request.user, category=category, data=_payload(data))
 
 
@@ -166,17 +178,9 @@ class ProductOut(Schema):
     sku: str
     name: str
     category_id: int | None
-    price: str
-    cost: str
+    price: DecimalText
+    cost: DecimalText
     active: bool
-
-    @staticmethod
-    def resolve_price(obj):
-        return str(obj.price)
-
-    @staticmethod
-    def resolve_cost(obj):
-        return str(obj.cost)
 
 
 class ProductIn(InputSchema):
@@ -215,10 +219,7 @@ def create_product(request, data: ProductIn):
 
 @router.patch("/products/{product_id}", response={200: ProductOut, **ERRORS})
 def update_product(request, product_id: int, data: ProductIn):
-    require(request.user, Action.VIEW)
-    product = Product.objects.filter(pk=product_id).first()
-    if product is None:
-        raise NotFound(_("Product not found."))
+    product = _catalogue_entry(request.user, Product, product_id, _("Product not found."))
     return services.product_update(actor=request.user, product=product, data=_payload(data))
 
 
@@ -234,12 +235,12 @@ class OrderOut(Schema):
     buyer_external_id: str
     status: str
     currency: str
-    goods_amount: str
-    discount_amount: str
-    shipping_amount: str
-    paid_amount: str
-    refunded_amount: str
-    cost_amount: str
+    goods_amount: DecimalText
+    discount_amount: DecimalText
+    shipping_amount: DecimalText
+    paid_amount: DecimalText
+    refunded_amount: DecimalText
+    cost_amount: DecimalText
     item_count: int
     placed_at: datetime.datetime
     paid_at: datetime.datetime | None
@@ -252,52 +253,16 @@ class OrderOut(Schema):
     def resolve_customer_name(obj):
         return obj.customer.name
 
-    @staticmethod
-    def resolve_goods_amount(obj):
-        return str(obj.goods_amount)
-
-    @staticmethod
-    def resolve_discount_amount(obj):
-        return str(obj.discount_amount)
-
-    @staticmethod
-    def resolve_shipping_amount(obj):
-        return str(obj.shipping_amount)
-
-    @staticmethod
-    def resolve_paid_amount(obj):
-        return str(obj.paid_amount)
-
-    @staticmethod
-    def resolve_refunded_amount(obj):
-        return str(obj.refunded_amount)
-
-    @staticmethod
-    def resolve_cost_amount(obj):
-        return str(obj.cost_amount)
-
 
 class OrderItemOut(Schema):
     sku: str
     name: str
     product_id: int | None
     quantity: int
-    unit_price: str
-    amount: str
-    unit_cost: str
+    unit_price: DecimalText
+    amount: DecimalText
+    unit_cost: DecimalText
     refunded_quantity: int
-
-    @staticmethod
-    def resolve_unit_price(obj):
-        return str(obj.unit_price)
-
-    @staticmethod
-    def resolve_amount(obj):
-        return str(obj.amount)
-
-    @staticmethod
-    def resolve_unit_cost(obj):
-        return str(obj.unit_cost)
 
 
 class OrderEventOut(Schema):

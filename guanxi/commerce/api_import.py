@@ -6,19 +6,22 @@ worker (poll GET /orders/import/{job_id}), 422 when rows are bad and not skipped
 nothing was written. A file that cannot be read, an unknown store or a missing permission
 get the usual error body ({"code", "message", "errors"})."""
 
-from ninja import File, Form, Router, Schema, Status
+from ninja import File, Form, Router, Schema
 from ninja.files import UploadedFile
 
+from guanxi.api import import_jobs as flows
+from guanxi.api.import_jobs import ERRORS, RowError
 from guanxi.commerce import import_jobs
-from guanxi.customers.models import ImportJob
 
 router = Router(tags=["orders"])
 
-
-class RowError(Schema):
-    row: int
-    column: str
-    message: str
+FLOW = flows.ImportFlow(
+    check=lambda job: import_jobs.order_import_check(job=job, progress=False),
+    commit=lambda job: import_jobs.order_import_commit(job=job, progress=False),
+    request_commit=import_jobs.order_import_request_commit,
+    runs_in_background=import_jobs.runs_in_background,
+    report=import_jobs.report,
+)
 
 
 class OrderImportReport(Schema):
@@ -40,15 +43,6 @@ class OrderImportReport(Schema):
     errors: list[RowError]
     message: str
     columns: dict[str, str]
-
-
-class ErrorOut(Schema):
-    code: str
-    message: str
-    errors: dict[str, list[str]] = {}
-
-
-ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut}
 
 
 @router.post(
@@ -79,22 +73,7 @@ def import_orders(
         store=store,
         skip_bad_rows=skip_bad_rows,
     )
-    if dry_run:
-        job = import_jobs.order_import_check(job=job, progress=False)
-        return _answer(job, ok=200)
-    if import_jobs.runs_in_background(job):
-        job = import_jobs.order_import_request_commit(actor=request.user, job=job)
-        return Status(202, import_jobs.report(job))
-    job = import_jobs.order_import_commit(job=job, progress=False)
-    return _answer(job, ok=201)
-
-
-def _answer(job: ImportJob, *, ok: int):
-    report = import_jobs.report(job)
-    if job.status == ImportJob.Status.FAILED:
-        # The report, plus the "code" every API error carries; nothing was written.
-        return Status(422, {"code": "validation_error", **report})
-    return Status(ok, report)
+    return flows.run(FLOW, job, actor=request.user, dry_run=dry_run)
 
 
 @router.get(

@@ -10,20 +10,23 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
-from ninja import File, Form, Router, Schema, Status
+from ninja import File, Form, Router, Schema
 from ninja.files import UploadedFile
 
+from guanxi.api import import_jobs as flows
+from guanxi.api.import_jobs import ERRORS, RowError
 from guanxi.core.errors import ValidationFailed
 from guanxi.customers import exporting, importing
-from guanxi.customers.models import ImportJob
 
 router = Router(tags=["import / export"])
 
-
-class RowError(Schema):
-    row: int
-    column: str
-    message: str
+FLOW = flows.ImportFlow(
+    check=lambda job: importing.import_check(job=job),
+    commit=lambda job: importing.import_commit(job=job, progress=False),
+    request_commit=importing.import_request_commit,
+    runs_in_background=importing.runs_in_background,
+    report=importing.report,
+)
 
 
 class ImportReport(Schema):
@@ -42,15 +45,6 @@ class ImportReport(Schema):
     message: str
     mapping: dict[str, str]
     unknown_columns: list[str]
-
-
-class ErrorOut(Schema):
-    code: str
-    message: str
-    errors: dict[str, list[str]] = {}
-
-
-ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut}
 
 
 @router.post(
@@ -87,22 +81,7 @@ def import_customers(
         skip_bad_rows=skip_bad_rows,
         mapping=parsed,
     )
-    if dry_run:
-        job = importing.import_check(job=job)
-        return _answer(job, ok=200)
-    if importing.runs_in_background(job):
-        importing.import_request_commit(actor=request.user, job=job)
-        return Status(202, importing.report(job))
-    job = importing.import_commit(job=job, progress=False)
-    return _answer(job, ok=201)
-
-
-def _answer(job: ImportJob, *, ok: int):
-    report = importing.report(job)
-    if job.status == ImportJob.Status.FAILED:
-        # The report, plus the "code" every API error carries; nothing was written.
-        return Status(422, {"code": "validation_error", **report})
-    return Status(ok, report)
+    return flows.run(FLOW, job, actor=request.user, dry_run=dry_run)
 
 
 @router.get("/customers/import/{job_id}", response={200: ImportReport, **ERRORS})

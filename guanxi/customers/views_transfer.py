@@ -7,60 +7,45 @@ progress and final report on the same page, polled with htmx while the worker ru
 import json
 
 from django.http import HttpResponse, StreamingHttpResponse
-from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from guanxi.accounts.roles import Action, require
 from guanxi.core.errors import ValidationFailed
 from guanxi.customers import exporting, importing
 from guanxi.customers.models import CustomField, ImportJob
+from guanxi.web import import_jobs as pages
 from guanxi.web.decorators import service_errors
 
 IN_PROGRESS = {ImportJob.Status.VALIDATING, ImportJob.Status.RUNNING}
 
 
-def _errors_text(exc: ValidationFailed) -> list[str]:
-    return [m for messages_ in exc.field_errors.values() for m in messages_] or [str(exc.message)]
-
-
 @require_http_methods(["GET", "POST"])
 @service_errors
 def import_upload(request):
-    require(request.user, Action.IMPORT)
-    errors: list[str] = []
-    if request.method == "POST":
-        upload = request.FILES.get("file")
-        if upload is None:
-            errors.append(_("Choose a CSV or XLSX file."))
-        else:
-            try:
-                job = importing.import_start(
-                    actor=request.user,
-                    fileobj=upload,
-                    filename=upload.name,
-                    match_by=request.POST.get("match_by") or "external_id",
-                    skip_bad_rows=bool(request.POST.get("skip_bad_rows")),
-                )
-                importing.import_request_check(job=job)
-                return redirect("customers:import_job", job_id=job.pk)
-            except ValidationFailed as exc:
-                errors += _errors_text(exc)
-    recent = ImportJob.objects.filter(created_by=request.user, kind="customers").order_by(
-        "-created_at"
-    )[:10]
-    return render(
+    def start(upload) -> ImportJob:
+        job = importing.import_start(
+            actor=request.user,
+            fileobj=upload,
+            filename=upload.name,
+            match_by=request.POST.get("match_by") or "external_id",
+            skip_bad_rows=bool(request.POST.get("skip_bad_rows")),
+        )
+        return importing.import_request_check(job=job)
+
+    return pages.upload_page(
         request,
-        "customers/import.html",
-        {
-            "errors": errors,
-            "recent": recent,
+        start=start,
+        job_url="customers:import_job",
+        template="customers/import.html",
+        context=lambda: {
+            "recent": ImportJob.objects.filter(created_by=request.user, kind="customers").order_by(
+                "-created_at"
+            )[:10],
             "match_choices": _match_choices(),
             "match_by": request.POST.get("match_by", "external_id"),
         },
-        status=422 if errors else 200,
     )
 
 
@@ -75,43 +60,36 @@ def _match_choices():
 @require_http_methods(["GET", "POST"])
 @service_errors
 def import_job(request, job_id: int):
-    require(request.user, Action.IMPORT)
-    job = importing.import_get_for_user(user=request.user, id=job_id)
-    errors: list[str] = []
-    if request.method == "POST":
+    def act(job: ImportJob) -> None:
         action = request.POST.get("action")
-        try:
-            if action == "remap":
-                mapping = {
-                    header: request.POST.get(f"map_{i}", "")
-                    for i, header in enumerate(importing.job_headers(job))
-                }
-                importing.import_remap(
-                    actor=request.user,
-                    job=job,
-                    mapping=mapping,
-                    match_by=request.POST.get("match_by") or None,
-                )
-                importing.import_request_check(job=job)
-            elif action == "commit":
-                importing.import_request_commit(
-                    actor=request.user,
-                    job=job,
-                    skip_bad_rows=bool(request.POST.get("skip_bad_rows")),
-                )
-            return redirect("customers:import_job", job_id=job.pk)
-        except ValidationFailed as exc:
-            errors += _errors_text(exc)
-        job.refresh_from_db()
-    context = _job_context(job)
-    context["errors"] = errors
-    if request.headers.get("HX-Request") and request.GET.get("partial"):
-        if job.status in IN_PROGRESS or job.status == ImportJob.Status.PENDING:
-            return render(request, "customers/import_progress.html", context)
-        response = HttpResponse("")
-        response["HX-Refresh"] = "true"
-        return response
-    return render(request, "customers/import_job.html", context, status=422 if errors else 200)
+        if action == "remap":
+            mapping = {
+                header: request.POST.get(f"map_{i}", "")
+                for i, header in enumerate(importing.job_headers(job))
+            }
+            importing.import_remap(
+                actor=request.user,
+                job=job,
+                mapping=mapping,
+                match_by=request.POST.get("match_by") or None,
+            )
+            importing.import_request_check(job=job)
+        elif action == "commit":
+            importing.import_request_commit(
+                actor=request.user,
+                job=job,
+                skip_bad_rows=bool(request.POST.get("skip_bad_rows")),
+            )
+
+    return pages.job_page(
+        request,
+        job_id,
+        get=importing.import_get_for_user,
+        act=act,
+        job_url="customers:import_job",
+        templates=("customers/import_job.html", "customers/import_progress.html"),
+        context=_job_context,
+    )
 
 
 def _job_context(job: ImportJob) -> dict:
