@@ -212,7 +212,7 @@ def _payload(data: Schema) -> dict:
 
 @router.post(
     "/leads/import",
-    response={200: ImportReport, 201: ImportReport, 202: ImportReport, 422: dict, **ERRORS},
+    response={**ERRORS, 200: ImportReport, 201: ImportReport, 202: ImportReport, 422: dict},
     summary="Import leads from CSV or XLSX",
 )
 def import_leads(
@@ -363,19 +363,19 @@ def get_lead(request, lead_id: int):
     return _lead(request, lead_id)
 
 
-@router.patch("/leads/{lead_id}", response={200: LeadOut, 409: dict, **ERRORS})
+@router.patch("/leads/{lead_id}", response={**ERRORS, 200: LeadOut, 409: dict})
 def update_lead(request, lead_id: int, data: LeadIn):
     lead = _lead(request, lead_id)
     return services_leads.lead_update(actor=request.user, lead=lead, data=_payload(data))
 
 
-@router.delete("/leads/{lead_id}", response={204: None, 409: dict, **ERRORS})
+@router.delete("/leads/{lead_id}", response={**ERRORS, 204: None, 409: dict})
 def delete_lead(request, lead_id: int):
     services_leads.lead_delete(actor=request.user, lead=_lead(request, lead_id))
     return Status(204, None)
 
 
-@router.post("/leads/{lead_id}/status", response={200: LeadOut, 409: dict, **ERRORS})
+@router.post("/leads/{lead_id}/status", response={**ERRORS, 200: LeadOut, 409: dict})
 def set_status(request, lead_id: int, data: StatusIn):
     """new, contacted, qualified or disqualified (with a ``reason``)."""
     lead = _lead(request, lead_id)
@@ -384,7 +384,7 @@ def set_status(request, lead_id: int, data: StatusIn):
     )
 
 
-@router.post("/leads/{lead_id}/assign", response={200: LeadOut, 409: dict, **ERRORS})
+@router.post("/leads/{lead_id}/assign", response={**ERRORS, 200: LeadOut, 409: dict})
 def assign(request, lead_id: int, data: AssignIn):
     lead = _lead(request, lead_id)
     return services_leads.lead_assign(actor=request.user, lead=lead, owner=data.owner)
@@ -397,7 +397,7 @@ def matches(request, lead_id: int):
     return services_leads.matching_customers(user=request.user, lead=lead)
 
 
-@router.post("/leads/{lead_id}/convert", response={200: LeadOut, 409: dict, **ERRORS})
+@router.post("/leads/{lead_id}/convert", response={**ERRORS, 200: LeadOut, 409: dict})
 def convert(request, lead_id: int, data: ConvertIn):
     lead = _lead(request, lead_id)
     return services_leads.lead_convert(

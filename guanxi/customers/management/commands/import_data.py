@@ -18,7 +18,9 @@ class Command(BaseCommand):
     help = "Import customers from a CSV or XLSX file."
 
     def add_arguments(self, parser):
-        parser.add_argument("kind", choices=["customers", "orders"], help="What the file holds.")
+        parser.add_argument(
+            "kind", choices=["customers", "orders", "leads"], help="What the file holds."
+        )
         parser.add_argument("file", help="A .csv (UTF-8 or GB18030) or .xlsx file.")
         parser.add_argument(
             "--match-by",
@@ -35,8 +37,15 @@ class Command(BaseCommand):
             help="Username of the importing user (default: the first active administrator).",
         )
         parser.add_argument("--store", help="Orders: code of the store the rows belong to.")
+        from guanxi.sales.management.commands.import_leads import add_lead_arguments
+
+        add_lead_arguments(parser)  # leads (sales)
 
     def handle(self, *args, **options):
+        if options["kind"] == "leads":  # leads (sales)
+            from guanxi.sales.management.commands.import_leads import run_lead_import
+
+            return run_lead_import(self, options["file"], options)
         if options["kind"] == "orders":
             from guanxi.commerce.management.commands.import_orders import run_order_import
 
