@@ -93,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if argv[0] == "run":
         return run(argv[1:])
+    if argv[0] == "worker":
+        _setup()
+        from guanxi.sales.tasks import start_scheduler  # reminders and digests (follow-up)
+
+        start_scheduler()
     command = ALIASES.get(argv[0], [argv[0]]) + argv[1:]
     _manage(command)
     return 0

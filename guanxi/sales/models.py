@@ -454,6 +454,15 @@ class Task(OwnedModel):
         related_name="tasks",
     )
     done_at = models.DateTimeField(_("done at"), null=True, blank=True)
+    # The activity whose "next follow-up" date made this task (moved with it on an edit).
+    activity = models.ForeignKey(
+        Activity,
+        verbose_name=_("from activity"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="follow_up_tasks",
+    )
     # Set by the reminder task when it has notified the assignee (once per due time).
     reminded_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_by = models.ForeignKey(
@@ -513,6 +522,18 @@ class CalendarFeed(models.Model):
     @staticmethod
     def digest_of(token: str) -> str:
         return hashlib.sha256(token.encode()).hexdigest()
+
+
+class DigestSent(models.Model):
+    """One daily digest e-mail per user per local day: the unique row is the claim, so
+    two workers never send the same day's digest twice."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "day"], name="uniq_digest_user_day")]
 
 
 # Targets -----------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ NAV = [
     ("sales:leads", _("Leads"), Action.VIEW),
     ("sales:pipeline", _("Pipeline"), Action.VIEW),  # pipeline
     ("sales:funnel", _("Funnel"), Action.VIEW),  # pipeline
+    ("sales:tasks", _("Tasks"), Action.VIEW),  # follow-up
+    ("sales:follow_up", _("Follow-up"), Action.VIEW),  # follow-up
     ("commerce:orders", _("Orders"), Action.VIEW),
     ("analytics:kpi", _("KPI"), Action.VIEW),
     ("analytics:index", _("Analysis"), Action.VIEW),
