@@ -2,6 +2,8 @@
 docs/benchmarks.md); these tests check that the shapes still give the same answers."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from guanxi.core.visibility import visible_to
 from guanxi.customers import selectors
@@ -78,6 +80,7 @@ def test_search_finds_the_same_with_few_or_many_matches(
 ):
     # probe=1 takes the "many matches" path (unindexed column copies) on SQLite.
     monkeypatch.setattr(selectors, "SEARCH_PROBE", probe)
+    monkeypatch.setattr(selectors, "SEARCH_SCOPED_PROBE", probe)
     alice.role = "manager"  # team scope: alice and bob's customers, not the manager's
 
     rows, _cursor = selectors.customer_list(user=alice, params={"q": text})
@@ -95,3 +98,47 @@ def test_a_deep_keyset_page_continues_exactly_after_the_cursor(book, admin_user)
         Customer.objects.order_by("-created_at", "-id").values_list("pk", flat=True)
     )
     assert cursor3 is None
+
+
+def _page_sql(user, params) -> str:
+    with CaptureQueriesContext(connection) as ctx:
+        rows, _cursor = selectors.customer_list(user=user, params=params)
+    pages = [q["sql"] for q in ctx.captured_queries if "LIMIT 51" in q["sql"]]
+    assert len(pages) == 1
+    return pages[0]
+
+
+@pytest.mark.parametrize(("scoped_probe", "by_index"), [(4, True), (3, False)])
+def test_on_sqlite_a_scoped_search_uses_the_search_index_up_to_its_own_limit(
+    book, alice, admin_user, monkeypatch, scoped_probe, by_index
+):
+    """ "张" matches 3 customers. Above SEARCH_PROBE (1) an admin's search walks the sort
+    order (unindexed copies of the columns); a manager's still goes through the search
+    index while there are fewer matches than SEARCH_SCOPED_PROBE. Same rows either way."""
+    monkeypatch.setattr(selectors, "SEARCH_PROBE", 1)
+    monkeypatch.setattr(selectors, "SEARCH_SCOPED_PROBE", scoped_probe)
+    alice.role = "manager"
+
+    scoped, admin = _page_sql(alice, {"q": "张"}), _page_sql(admin_user, {"q": "张"})
+    rows, _c = selectors.customer_list(user=alice, params={"q": "张"})
+
+    assert names(rows) == ["张伟", "张伟明"]
+    if connection.vendor == "sqlite":
+        assert ("IN (SELECT" in scoped) is by_index
+        assert "IN (SELECT" not in admin and "||" in admin
+    else:  # PostgreSQL plans from its statistics: the plain condition
+        assert "IN (SELECT" not in scoped and "LIKE" in scoped
+
+
+def test_a_custom_field_filter_is_a_containment_on_postgresql(book, admin_user):
+    from guanxi.customers.models import CustomField
+
+    CustomField.objects.create(key="level", label="Level", type="choice", choices=["gold", "x"])
+    Customer.objects.filter(pk=book["bob"].pk).update(custom={"level": "gold", "other": 1})
+    Customer.objects.filter(pk=book["alice"].pk).update(custom={"level": ["gold"]})
+
+    sql = _page_sql(admin_user, {"cf_level": "gold"})
+    rows, _c = selectors.customer_list(user=admin_user, params={"cf_level": "gold"})
+
+    assert names(rows) == ["张伟明"]  # a list holding the value is not equal to it
+    assert ("@>" in sql) is (connection.vendor == "postgresql")
