@@ -27,6 +27,9 @@ class Action(enum.StrEnum):
     MERGE = "merge"
     MANAGE_USERS = "manage_users"
     MANAGE_SETTINGS = "manage_settings"  # custom fields, tags
+    # Refit the analytics models (CLV): heavy on a large shop, and it changes every
+    # customer's predicted figures, though no business record.
+    REFIT_MODELS = "refit_models"
     SET_TARGETS = "set_targets"  # monthly sales targets (of the users and teams one sees)
 
 
@@ -72,7 +75,12 @@ ROLES: dict[str, Role] = {
             Scope.ALL,
             frozenset({A.VIEW, A.CHANGE, A.EXPORT, A.IMPORT}),
         ),
-        Role("analyst", _("Analyst (read-only)"), Scope.ALL, frozenset({A.VIEW, A.EXPORT})),
+        Role(
+            "analyst",
+            _("Analyst (read-only)"),
+            Scope.ALL,
+            frozenset({A.VIEW, A.EXPORT, A.REFIT_MODELS}),
+        ),
     ]
 }
 ROLE_CHOICES = [(role.key, role.label) for role in ROLES.values()]

@@ -7,17 +7,9 @@ from decimal import Decimal
 from ninja import Router, Schema, Status
 
 from guanxi.analytics import clv_service
+from guanxi.api.errors import ERRORS
 
 router = Router(tags=["analytics"])
-
-
-class ErrorOut(Schema):
-    code: str
-    message: str
-    errors: dict[str, list[str]] = {}
-
-
-ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 422: ErrorOut}
 
 
 class FitOut(Schema):
@@ -28,6 +20,9 @@ class FitOut(Schema):
     seconds: float
     bgnbd: dict[str, float]
     gamma_gamma: dict[str, float | None]
+    margin: float | None
+    horizon_months: int | None
+    monthly_discount_rate: float | None
 
 
 class HighPotentialOut(Schema):
@@ -66,12 +61,18 @@ def _fit(fit) -> dict | None:
             "loglik": fit.bgnbd_loglik,
         },
         "gamma_gamma": {"p": fit.p, "q": fit.q, "gamma": fit.gamma, "loglik": fit.gg_loglik},
+        # What the predictions were computed with (null for fits made before these
+        # were recorded).
+        "margin": fit.margin,
+        "horizon_months": fit.horizon_months,
+        "monthly_discount_rate": fit.monthly_discount_rate,
     }
 
 
 @router.get("/analytics/clv", response={200: dict, **ERRORS}, summary="CLV: last fit and summary")
 def clv_overview(request):
-    """The last fit's parameters, log-likelihoods and time taken; totals of the
+    """The last fit's parameters, log-likelihoods, time taken and the margin, horizon
+    (months) and monthly discount rate its predictions were computed with; totals of the
     predictions and the histogram of predicted 12-month CLV over the customers the
     caller may see; and whether a refit is waiting or running."""
     summary = clv_service.clv_summary(user=request.auth)
@@ -133,6 +134,7 @@ def clv_high_potential(request, cursor: str | None = None, size: int = 50):
 
 @router.post("/analytics/clv/refit", response={202: dict, **ERRORS}, summary="Queue a CLV refit")
 def clv_refit(request):
-    """Queue a refit on the task worker (administrators, managers, analysts). Answers
+    """Queue a refit on the task worker (roles with the ``refit_models`` action:
+    administrators and analysts). Answers
     {"status": "queued"} or {"status": "already_queued"} when one is waiting or running."""
     return Status(202, {"status": clv_service.request_refit(actor=request.auth)})

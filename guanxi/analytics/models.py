@@ -62,6 +62,11 @@ class ClvFit(models.Model):
     gamma = models.FloatField(null=True)
     gg_loglik = models.FloatField(null=True)
     seconds = models.FloatField(default=0)
+    # What the predictions were computed with (empty for fits made before they were
+    # recorded here and not found in the audit log).
+    margin = models.FloatField(_("margin"), null=True)
+    horizon_months = models.PositiveSmallIntegerField(_("horizon (months)"), null=True)
+    monthly_discount_rate = models.FloatField(_("monthly discount rate"), null=True)
 
     class Meta:
         ordering = ["-fitted_at"]

@@ -51,8 +51,10 @@ def clv_page(request):
         return response
     distribution = clv_service.clv_distribution(user=request.user)
     threshold = clv_service.high_potential_threshold()
+    fit = clv_service.last_fit()
     context.update(
-        fit=clv_service.last_fit(),
+        fit=fit,
+        fit_options=_fit_options(fit),
         summary=clv_service.clv_summary(user=request.user),
         distribution=distribution,
         chart=[
@@ -75,6 +77,18 @@ def clv_page(request):
     response = render(request, "analytics/clv.html", context)
     patch_vary_headers(response, ["HX-Request"])
     return response
+
+
+def _fit_options(fit) -> dict:
+    """The fit's margin and discount rate as percentages (None when not recorded)."""
+
+    def percent(value):
+        return None if value is None else value * 100
+
+    return {
+        "margin_percent": percent(fit.margin) if fit else None,
+        "discount_percent": percent(fit.monthly_discount_rate) if fit else None,
+    }
 
 
 @require_POST
