@@ -46,6 +46,7 @@ one; otherwise it computes from the orders (same numbers, slower).
 
 import datetime
 import decimal
+import functools
 import zoneinfo
 from collections import defaultdict
 
@@ -317,30 +318,210 @@ def apply_order(order: Order | None, *, order_id: int, profit=None) -> bool:
     return True
 
 
+ENTRY_READ = ("order_id", *ENTRY_FIELDS, *CHAIN_FIELDS, "chained")
+_DAY_COLUMNS = frozenset({"placed_day", "paid_day", *CHAIN_FIELDS})
+_MONEY_COLUMNS = frozenset({"unpaid_amount", "sales", "refunds", "profit"})
+
+
+def _raw_entries(cond: str, params: list, *, col: str = "customer_id") -> dict[int, tuple]:
+    """{order id: row as the database returns it} of the entries selected by ``cond``
+    (of customers, or with ``col``, of orders)."""
+    table = connection.ops.quote_name(KpiOrderEntry._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {', '.join(ENTRY_READ)} FROM {table} WHERE {cond.format(col=col)}",
+            params,
+        )
+        return {row[0]: row for row in cursor.fetchall()}
+
+
+def _entry_of(row: tuple) -> dict:
+    """A raw entry row as Python values (SQLite returns text days and float money)."""
+    out = {}
+    for name, value in zip(ENTRY_READ, row, strict=True):
+        if value is not None and name in _DAY_COLUMNS and isinstance(value, str):
+            value = datetime.date.fromisoformat(value[:10])
+        elif value is not None and name in _MONEY_COLUMNS:
+            value = decimal.Decimal(str(value)).quantize(decimal.Decimal("0.01"))
+        out[name] = value
+    return out
+
+
+def _entry_cells(row: tuple, days: dict, chains: dict, sign: int) -> None:
+    v = _entry_of(row)
+    _add_days(days, _day_parts(v), sign)
+    if v["chained"] and v["paid_at"] is not None:
+        _add_chain(chains, _chain_parts(v["store_id"], v["paid_day"], v), sign)
+
+
 def refresh_customers(customer_ids) -> None:
-    """Bring the entries of these customers' orders (and of the orders the ledger still
-    has under them) in line, e.g. after a merge moved orders; inside a transaction."""
+    """Recompute the entries of these customers' orders (and of the orders the ledger
+    still has under them) with the rebuild's SQL and apply the difference to the cells,
+    e.g. for a batch of order events or after a merge moved orders; inside a transaction
+    that excludes other consumers. The statistics ledger of these customers must be
+    fresh (it gives the profit)."""
     ids = sorted({int(pk) for pk in customer_ids})
-    order_ids = set(Order.objects.filter(customer_id__in=ids).values_list("pk", flat=True))
-    order_ids |= set(
-        KpiOrderEntry.objects.filter(customer_id__in=ids).values_list("order_id", flat=True)
-    )
-    for pk in sorted(order_ids):
-        apply_order(Order.objects.filter(pk=pk).first(), order_id=pk)
+    if not ids:
+        return
+    cond = "{col} IN (" + ", ".join(["%s"] * len(ids)) + ")"
+    old = _raw_entries(cond, ids)
+    rebuild_entries(cond, ids)
+    new = _raw_entries(cond, ids)
+    days: dict = defaultdict(dict)
+    chains: dict = {}
+    for order_id in old.keys() | new.keys():
+        before, after = old.get(order_id), new.get(order_id)
+        if before == after:
+            continue  # the same row: what it adds to the cells did not change
+        if before is not None:
+            _entry_cells(before, days, chains, -1)
+        if after is not None:
+            _entry_cells(after, days, chains, +1)
+    _write_days(days)
+    _write_chain(chains)
+
+
+def apply_orders(order_ids, customer_ids) -> None:
+    """Bring the entries of these orders in line with the orders as they are now, rechain
+    these customers (the orders' customers now and as the entries had them) and apply
+    the difference to the cells, in a few statements whatever the number of orders: the
+    batch consumer's path. Inside a transaction that excludes other consumers; the
+    statistics ledger of these orders must be fresh (it gives the profit)."""
+    order_ids = sorted({int(pk) for pk in order_ids})
+    ids = sorted({int(pk) for pk in customer_ids if pk is not None})
+    if not order_ids:
+        return
+    days: dict = defaultdict(dict)
+    chains: dict = {}
+    cond = "{col} IN (" + ", ".join(["%s"] * len(order_ids)) + ")"
+    old = _raw_entries(cond, order_ids, col="order_id")
+    for row in old.values():
+        _entry_cells(row, days, chains, -1)
+    entries = connection.ops.quote_name(KpiOrderEntry._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {entries} WHERE {cond.format(col='order_id')}", order_ids)
+    _insert_entries(cond.format(col="o.id"), order_ids, chains_sql=False)
+    for row in _raw_entries(cond, order_ids, col="order_id").values():
+        _entry_cells(row, days, chains, +1)  # not chained yet: the day figures only
+    _rechain_sql(ids, chains)
+    _write_days(days)
+    _write_chain(chains)
+
+
+def _rechain_sql(customer_ids: list[int], chains: dict) -> None:
+    """Recompute the chain columns of these customers' paid entries with the rebuild's
+    window functions; only the rows that differ (or are not chained yet) come back to
+    Python, move their chain cells in ``chains`` and are updated."""
+    if not customer_ids:
+        return
+    entries = connection.ops.quote_name(KpiOrderEntry._meta.db_table)
+    marks = ", ".join(["%s"] * len(customer_ids))
+    w_all = "PARTITION BY customer_id ORDER BY paid_at, order_id"
+    w_store = "PARTITION BY customer_id, store_id ORDER BY paid_at, order_id"
+    differ = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
+    old_cols = ", ".join(f"e.{c}" for c in CHAIN_FIELDS)
+    new_cols = ", ".join(f"w.{c}" for c in CHAIN_FIELDS)
+    changed = " OR ".join(f"e.{c} {differ} w.{c}" for c in CHAIN_FIELDS)
+    n = len(CHAIN_FIELDS)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT e.order_id, e.store_id, e.paid_day, e.chained, {old_cols}, {new_cols}
+            FROM {entries} e
+            JOIN (
+                SELECT order_id,
+                       LAG(paid_day, 1) OVER ({w_all}) AS prev_day,
+                       LAG(paid_day, 2) OVER ({w_all}) AS prev2_day,
+                       LAG(paid_day, 1) OVER ({w_store}) AS store_prev_day,
+                       LAG(paid_day, 2) OVER ({w_store}) AS store_prev2_day,
+                       CASE WHEN ROW_NUMBER() OVER ({w_store}) = 1
+                            THEN MIN(paid_day) OVER (PARTITION BY customer_id) END AS new_day
+                FROM {entries}
+                WHERE customer_id IN ({marks}) AND paid_at IS NOT NULL
+            ) w ON w.order_id = e.order_id
+            WHERE NOT e.chained OR {changed}
+            """,
+            customer_ids,
+        )
+        updates = []
+        for row in cursor.fetchall():
+            order_id, store_id, paid_day, chained = row[:4]
+            old = _days(dict(zip(CHAIN_FIELDS, row[4 : 4 + n], strict=True)))
+            new = _days(dict(zip(CHAIN_FIELDS, row[4 + n :], strict=True)))
+            if chained:
+                _add_chain(chains, _chain_parts(store_id, _days(paid_day), old), -1)
+            _add_chain(chains, _chain_parts(store_id, _days(paid_day), new), +1)
+            updates.append([*row[4 + n :], True, order_id])
+        if updates:
+            sets = ", ".join(f"{c} = %s" for c in (*CHAIN_FIELDS, "chained"))
+            cursor.executemany(f"UPDATE {entries} SET {sets} WHERE order_id = %s", updates)
+
+
+def _days(value):
+    """Days as SQLite returns them (text) as dates; the values of a dict too."""
+    if isinstance(value, dict):
+        return {k: _days(v) for k, v in value.items()}
+    if isinstance(value, str):
+        return datetime.date.fromisoformat(value[:10])
+    return value
 
 
 # Set-based path (rebuild) -----------------------------------------------------------------
 
 
 def _local_date_sql(column: str) -> tuple[str, list]:
+    """SQL for the local day of ``column``. PostgreSQL converts with the zone itself.
+    SQLite has no time zones and Django's per-row conversion is a Python call per row:
+    from the moment the zone's offset has stayed the same (Asia/Shanghai: since 1991)
+    the offset is added in SQL, and only older times take the Python function."""
     sql, params = connection.ops.datetime_cast_date_sql(column, (), time_zone_name())
-    return sql, list(params)
+    if connection.vendor != "sqlite":
+        return sql, list(params)
+    since, offset = _constant_since(time_zone_name())
+    if since is None:
+        return sql, list(params)
+    # SQLite's date functions round to the millisecond, which would move 23:59:59.9995
+    # to the next day: cut the stored text ("YYYY-MM-DD HH:MM:SS.ffffff", UTC) to whole
+    # seconds first.
+    return (
+        f"CASE WHEN {column} >= %s THEN date(substr({column}, 1, 19), %s) ELSE {sql} END",
+        [since, f"{offset:+d} seconds", *params],
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _constant_since(tz_name: str) -> tuple[str | None, int]:
+    """(UTC time as SQLite stores it from which the zone's UTC offset no longer changes,
+    that offset in seconds), sampled daily from 1970 to a year ahead; (None, 0) when it
+    changes within the coming year (zones with summer time)."""
+    tz = zoneinfo.ZoneInfo(tz_name)
+    day = datetime.datetime(1970, 1, 1, tzinfo=datetime.UTC)
+    end = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=400)
+    final = end.astimezone(tz).utcoffset()
+    since = day
+    while day <= end:
+        if day.astimezone(tz).utcoffset() != final:
+            since = day + datetime.timedelta(days=1)
+        day += datetime.timedelta(days=1)
+    if since > datetime.datetime.now(datetime.UTC):
+        return None, 0
+    return since.strftime("%Y-%m-%d %H:%M:%S"), int(final.total_seconds())
 
 
 def rebuild_entries(cond: str, params: list) -> None:
     """Recompute the ledger of the customers selected by ``cond`` (SQL with a ``{col}``
     placeholder for the customer id column; the statistics ledger of these customers
     must be fresh, it gives the profit)."""
+    entries = connection.ops.quote_name(KpiOrderEntry._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {entries} WHERE {cond.format(col='customer_id')}", params)
+    _insert_entries(cond.format(col="o.customer_id"), params, chains_sql=True)
+
+
+def _insert_entries(where: str, params: list, *, chains_sql: bool) -> None:
+    """Insert the entries of the orders selected by ``where`` (SQL on ``o``, the orders)
+    with their chains computed among them (``chains_sql``: all of a customer's orders are
+    selected) or left for ``_rechain_sql`` (not chained)."""
     qn = connection.ops.quote_name
     entries = qn(KpiOrderEntry._meta.db_table)
     orders = qn(Order._meta.db_table)
@@ -353,8 +534,15 @@ def rebuild_entries(cond: str, params: list) -> None:
     def lag(n: int, window: str) -> str:
         return f"CASE WHEN paid_at IS NULL THEN NULL ELSE LAG(paid_day, {n}) OVER ({window}) END"
 
+    if chains_sql:
+        chain_cols = f"""{lag(1, w_all)}, {lag(2, w_all)}, {lag(1, w_store)}, {lag(2, w_store)},
+                   CASE WHEN paid_at IS NOT NULL AND ROW_NUMBER() OVER ({w_store}) = 1
+                        THEN MIN(paid_day) OVER (PARTITION BY customer_id, paid_at IS NULL)
+                   END,
+                   paid_at IS NOT NULL"""
+    else:
+        chain_cols = "NULL, NULL, NULL, NULL, NULL, 1 = 0"
     with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {entries} WHERE {cond.format(col='customer_id')}", params)
         cursor.execute(
             f"""
             INSERT INTO {entries}
@@ -363,11 +551,7 @@ def rebuild_entries(cond: str, params: list) -> None:
                  prev_day, prev2_day, store_prev_day, store_prev2_day, new_day, chained)
             SELECT order_id, store_id, customer_id, placed_day, unpaid_amount, paid_at,
                    paid_day, sales, items, refunds, profit,
-                   {lag(1, w_all)}, {lag(2, w_all)}, {lag(1, w_store)}, {lag(2, w_store)},
-                   CASE WHEN paid_at IS NOT NULL AND ROW_NUMBER() OVER ({w_store}) = 1
-                        THEN MIN(paid_day) OVER (PARTITION BY customer_id, paid_at IS NULL)
-                   END,
-                   paid_at IS NOT NULL
+                   {chain_cols}
             FROM (
                 SELECT o.id AS order_id, o.store_id, o.customer_id,
                        {placed_sql} AS placed_day,
@@ -383,7 +567,7 @@ def rebuild_entries(cond: str, params: list) -> None:
                        COALESCE(l.profit, 0) AS profit
                 FROM {orders} o
                 LEFT JOIN {ledger} l ON l.order_id = o.id
-                WHERE {cond.format(col="o.customer_id")}
+                WHERE {where}
             ) x
             """,
             [*placed_params, *paid_params, *params],

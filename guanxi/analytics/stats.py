@@ -44,6 +44,7 @@ daily figures per store for the dashboard) with its own per-order ledger.
 
 import datetime
 import decimal
+import logging
 from collections.abc import Iterable
 
 from django.db import connection, transaction
@@ -71,7 +72,10 @@ ZERO = decimal.Decimal("0.00")
 CHUNK = 50_000  # customer ids per rebuild transaction
 # The rebuild excludes the consumer (exclusive) while consumers exclude only the rebuild
 # (shared): a PostgreSQL advisory lock; SQLite already runs one writer at a time.
+log = logging.getLogger(__name__)
 LOCK_KEY = 727_001
+BATCH = 1000  # events per consumer transaction
+REFRESH_CHUNK = 500  # customers per set-based recompute statement
 
 
 # The definition, in Python (one order) ---------------------------------------------------
@@ -209,14 +213,94 @@ def handle_event(event: BusinessEvent) -> None:
         apply_order(int(order_id))
 
 
-def process_events(*, limit: int = 1000) -> int:
-    """Handle every pending order/merge event (in batches); returns how many."""
+def process_events(*, limit: int = BATCH) -> int:
+    """Handle every pending order/merge event, up to ``limit`` per transaction; returns
+    how many. Each batch is claimed at once and its customers recomputed set-based
+    (``apply_orders``); a batch that fails is retried event by event, so one bad event
+    holds up only itself."""
     total = 0
     while True:
-        handled = events.consume(CONSUMER, handle_event, EVENT_NAMES, limit=limit)
+        try:
+            with transaction.atomic():
+                seen, handled = _process_batch(limit)
+        except Exception:
+            log.exception("statistics batch failed; handling its events one by one")
+            seen = handled = events.consume(CONSUMER, handle_event, EVENT_NAMES, limit=limit)
         total += handled
-        if handled < limit:
+        if seen < limit:
             return total
+
+
+def _process_batch(limit: int) -> tuple[int, int]:
+    # One consumer batch at a time and never during a rebuild (PostgreSQL; SQLite has one
+    # writer anyway): batches recompute whole customers, so two at once could both count
+    # the same difference into the KPI cells.
+    _lock(exclusive=True)
+    batch = list(
+        events.pending(CONSUMER, EVENT_NAMES, limit=limit).values_list(
+            "id", "name", "model", "object_id", "customer_id"
+        )
+    )
+    if not batch:
+        return 0, 0
+    claimed = events.claim(CONSUMER, [row[0] for row in batch])
+    order_ids: set[int] = set()
+    customer_ids: set[int] = set()
+    merges = []
+    for pk, name, model, object_id, customer_id in batch:
+        if pk not in claimed:
+            continue
+        if name == "customer.merged":
+            merges.append(pk)
+        elif model == "commerce.order" and object_id:
+            order_ids.add(int(object_id))
+        if customer_id:
+            customer_ids.add(int(customer_id))
+    if merges:
+        merged: set[int] = set()
+        for payload in BusinessEvent.objects.filter(pk__in=merges).values_list(
+            "payload", flat=True
+        ):
+            payload = payload or {}
+            if payload.get("survivor"):
+                merged.add(int(payload["survivor"]))
+            merged.update(int(pk) for pk in payload.get("merged") or [])
+        refresh_customers(merged)
+    apply_orders(order_ids, customer_ids)
+    return len(batch), len(claimed)
+
+
+def apply_orders(order_ids: Iterable[int], customer_ids: Iterable[int] = ()) -> None:
+    """Bring the statistics and the KPI rollup in line with these orders as they are now,
+    set-based: their ledger rows are recomputed, then the statistics of their customers
+    (now, and as the ledgers last counted them; with ``customer_ids``) from the ledger,
+    then the orders' KPI entries and their customers' chains. Only these orders are
+    read, not the customers' whole histories. Call inside a transaction that excludes
+    other consumers."""
+    customers = {int(pk) for pk in customer_ids}
+    order_ids = sorted({int(pk) for pk in order_ids})
+    t = _tables()
+    entries = connection.ops.quote_name(rollup.KpiOrderEntry._meta.db_table)
+    for start in range(0, len(order_ids), REFRESH_CHUNK):
+        chunk = order_ids[start : start + REFRESH_CHUNK]
+        marks = ", ".join(["%s"] * len(chunk))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT customer_id FROM {t['orders']} WHERE id IN ({marks}) "
+                f"UNION SELECT customer_id FROM {t['ledger']} WHERE order_id IN ({marks}) "
+                f"UNION SELECT customer_id FROM {entries} WHERE order_id IN ({marks})",
+                chunk * 3,
+            )
+            customers.update(row[0] for row in cursor.fetchall())
+        _refresh_orders(chunk)
+    ids = sorted(customers)
+    for start in range(0, len(ids), REFRESH_CHUNK):
+        chunk = ids[start : start + REFRESH_CHUNK]
+        _refresh_stats("{col} IN (" + ", ".join(["%s"] * len(chunk)) + ")", chunk)
+    for start in range(0, len(order_ids), 5000):
+        rollup.apply_orders(order_ids[start : start + 5000], ids)
+    if ids:
+        facts.refresh_facts(ids)  # the analyses' order facts of the same customers
 
 
 # Set-based path (rebuild, merges) ---------------------------------------------------------
@@ -236,7 +320,6 @@ def _refresh(cond: str, params: list) -> None:
     """Recompute the ledger and the statistics of the customers selected by ``cond`` (SQL
     with a ``{col}`` placeholder for the customer id column) from their orders."""
     t = _tables()
-    now = timezone.now()
 
     def where(col: str) -> str:
         return cond.format(col=col)
@@ -244,7 +327,14 @@ def _refresh(cond: str, params: list) -> None:
     with connection.cursor() as cursor:
         cursor.execute(f"DELETE FROM {t['ledger']} WHERE {where('customer_id')}", params)
         cursor.execute(
-            f"""
+            _ledger_insert_sql(t, where("o.customer_id"), where("o2.customer_id")),
+            [*params, *params, *NOT_COUNTED],
+        )
+    _refresh_stats(cond, params)
+
+
+def _ledger_insert_sql(t: dict, orders_where: str, items_where: str) -> str:
+    return f"""
             INSERT INTO {t["ledger"]}
                 (order_id, customer_id, items, revenue, profit, ordered_at)
             SELECT o.id, o.customer_id,
@@ -259,18 +349,40 @@ def _refresh(cond: str, params: list) -> None:
                        SUM(i.refunded_quantity * i.unit_cost) AS cost
                 FROM {t["items"]} i
                 JOIN {t["orders"]} o2 ON o2.id = i.order_id
-                WHERE i.refunded_quantity > 0 AND {where("o2.customer_id")}
+                WHERE i.refunded_quantity > 0 AND {items_where}
                 GROUP BY i.order_id
             ) r ON r.order_id = o.id
-            WHERE {where("o.customer_id")}
+            WHERE {orders_where}
               AND o.paid_at IS NOT NULL AND o.status NOT IN (%s, %s)
             ON CONFLICT (order_id) DO UPDATE SET
                 customer_id = excluded.customer_id, items = excluded.items,
                 revenue = excluded.revenue, profit = excluded.profit,
                 ordered_at = excluded.ordered_at
-            """,
-            [*params, *params, *NOT_COUNTED],
+            """
+
+
+def _refresh_orders(order_ids: list[int]) -> None:
+    """Recompute the ledger rows of these orders (what each adds now)."""
+    t = _tables()
+    marks = ", ".join(["%s"] * len(order_ids))
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {t['ledger']} WHERE order_id IN ({marks})", order_ids)
+        cursor.execute(
+            _ledger_insert_sql(t, f"o.id IN ({marks})", f"i.order_id IN ({marks})"),
+            [*order_ids, *order_ids, *NOT_COUNTED],
         )
+
+
+def _refresh_stats(cond: str, params: list) -> None:
+    """Recompute the statistics rows of the customers selected by ``cond`` from the
+    ledger (fresh for them) and their orders' first payment."""
+    t = _tables()
+    now = timezone.now()
+
+    def where(col: str) -> str:
+        return cond.format(col=col)
+
+    with connection.cursor() as cursor:
         # Every customer with a paid order: the counted ones' sums, and the first payment.
         cursor.execute(
             f"""
@@ -311,13 +423,15 @@ def _refresh(cond: str, params: list) -> None:
 
 
 def refresh_customers(customer_ids: Iterable[int]) -> None:
-    """Recompute these customers from their orders (after a merge moved orders)."""
+    """Recompute these customers from their orders (the batch consumer, merges that moved
+    orders, deleted orders), set-based; inside a transaction."""
     ids = sorted({int(pk) for pk in customer_ids})
-    if ids:
-        marks = ", ".join(["%s"] * len(ids))
-        _refresh("{col} IN (" + marks + ")", ids)
-        rollup.refresh_customers(ids)
-        facts.refresh_facts(ids)  # the analyses' order facts of the same customers
+    for start in range(0, len(ids), REFRESH_CHUNK):
+        chunk = ids[start : start + REFRESH_CHUNK]
+        marks = ", ".join(["%s"] * len(chunk))
+        _refresh("{col} IN (" + marks + ")", chunk)
+        rollup.refresh_customers(chunk)
+    facts.refresh_facts(ids)  # the analyses' order facts of the same customers
 
 
 def rebuild(*, chunk: int = CHUNK, progress=None) -> int:

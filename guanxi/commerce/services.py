@@ -70,7 +70,7 @@ import functools
 import logging
 from collections.abc import Iterable
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -471,21 +471,36 @@ def order_ingest_events(
         raise ValidationFailed({"store": [_("This store is not active.")]})
     ingestor = _Ingestor(store=store, source=source, actor=actor)
     with transaction.atomic():
-        results = [ingestor.apply(event) for event in events]
+        results = ingestor.apply_batch(events)
         if any(not r.duplicate for r in results):
             transaction.on_commit(enqueue_stats)
     return results
 
 
+# The statistics task this process enqueued last, while it has not started: another
+# enqueue would only add a run that finds nothing to do (the queued one reads every
+# event committed before it starts).
+_queued_stats_task = None
+
+
 def enqueue_stats() -> None:
-    """Ask the statistics consumer to read the new order events, if it is installed."""
+    """Ask the statistics consumer to read the new order events, if it is installed;
+    not again while the task this process enqueued last is still waiting to run."""
+    global _queued_stats_task
     try:
         from guanxi.analytics.tasks import process_order_events
     except ImportError:
         return
     try:
-        process_order_events.enqueue()
+        queued = _queued_stats_task
+        if queued is not None:
+            queued.refresh()
+            if queued.status == "READY":
+                return
+        result = process_order_events.enqueue()
+        _queued_stats_task = result if result.status == "READY" else None
     except Exception:  # the order is in; statistics catch up on the next run
+        _queued_stats_task = None
         log.exception("could not enqueue process_order_events")
 
 
@@ -538,6 +553,95 @@ class _Ingestor:
         if sku not in self.products:
             self.products[sku] = Product.objects.filter(sku=sku).first()
         return self.products[sku]
+
+    def prefetch_products(self, evs: Iterable[Event]) -> None:
+        skus = {line.sku for ev in evs for line in ev.lines if line.sku} - self.products.keys()
+        if skus:
+            found = {p.sku: p for p in Product.objects.filter(sku__in=sorted(skus))}
+            for sku in skus:
+                self.products[sku] = found.get(sku)
+
+    # A batch ----------------------------------------------------------------------------
+
+    def apply_batch(self, evs: list[Event]) -> list[IngestResult]:
+        """Apply events in the caller's transaction, in as few statements as the events
+        allow: orders the store already has (locked first, in id order) take the
+        per-event path (``apply_known``); new orders are built in memory and written
+        with bulk inserts (``_History``, the import's fast path), which gives the same
+        rows. Should another delivery create one of those orders meanwhile, the new
+        orders go event by event instead."""
+        store = self.store
+        ids = list(dict.fromkeys(ev.order_id for ev in evs))
+        known: dict[str, Order] = {}
+        for chunk in iter_chunks(ids, 500):
+            rows = Order.objects.select_for_update().filter(store=store, external_id__in=chunk)
+            known.update((o.external_id, o) for o in rows.order_by("pk"))
+        self.prefetch_products(evs)
+        new: dict[str, list[Event]] = {}
+        for ev in evs:
+            if ev.order_id not in known:
+                new.setdefault(ev.order_id, []).append(ev)
+        for order_evs in new.values():
+            if not order_evs[0].has_buyer:
+                raise ValidationFailed(
+                    {"buyer": [_("A new order needs the buyer's external_id, phone or email.")]}
+                )
+        outcomes: dict[str, list[IngestResult]] = {}
+        if new:
+            history = _History(store, self.source, self.actor, ingestor=self)
+            try:
+                with transaction.atomic():
+                    history.write(new)
+            except IntegrityError:
+                outcomes = {}  # created meanwhile: the events go one by one below
+            else:
+                outcomes = history.outcomes
+        results = []
+        for ev in evs:
+            if ev.order_id in outcomes:
+                results.append(outcomes[ev.order_id].pop(0))
+            elif ev.order_id in known:
+                results.append(self.apply_known(known[ev.order_id], ev))
+            else:
+                results.append(self.apply(ev))
+        return results
+
+    def apply_known(self, order: Order, ev: Event) -> IngestResult:
+        """``ev`` for an order that exists (locked by the caller): the received event
+        goes in with its order (or is recognised as a repeat by the unique constraint),
+        the order is updated once, and the business event written."""
+        order_event = OrderEvent(
+            store=self.store,
+            external_order_id=ev.order_id,
+            event=ev.event,
+            event_key=ev.key,
+            occurred_at=ev.occurred_at,
+            source=self.source,
+            payload=ev.raw,
+            order=order,
+        )
+        if not _insert_unless_exists(
+            order_event, ("store", "external_order_id", "event", "event_key")
+        ):
+            return IngestResult("duplicate", order)
+        lines = list(order.items.all())
+        previous_status = order.status
+        before = _counted(order, lines)
+        touched = self._change(order, lines, ev, created=False)
+        after = _counted(order, lines)
+        order.updated_at = timezone.now()
+        order.save()
+        if touched:
+            OrderItem.objects.bulk_update(touched, ["refunded_quantity"])
+        payload = event_payload(order, ev, previous_status, before, after, lines)
+        events.emit(
+            f"order.{ev.event}",
+            instance=order,
+            actor=self.actor,
+            customer_id=order.customer_id,
+            payload=payload,
+        )
+        return IngestResult("applied", order, order_event)
 
     # One event --------------------------------------------------------------------------
 
@@ -727,6 +831,83 @@ class _Ingestor:
                     line.refunded_quantity = line.quantity
                     touched[line.pk] = line
         return [line for line in touched.values() if line.pk]
+
+
+_PLAIN_FIELDS = (
+    "AutoField",
+    "BigAutoField",
+    "BigIntegerField",
+    "BooleanField",
+    "CharField",
+    "DecimalField",
+    "ForeignKey",
+    "IntegerField",
+    "PositiveIntegerField",
+    "PositiveSmallIntegerField",
+    "SmallIntegerField",
+    "TextField",
+)
+
+
+def _bulk_insert(model, objs: list, *, batch: int = 500) -> None:
+    """Insert ``objs`` with multi-row ``INSERT … RETURNING id`` and set their pks, as
+    ``bulk_create`` does but without compiling every value through the ORM: plain
+    values (text, numbers, keys) go to the driver as they are, the others (times, JSON)
+    through their field's ``get_db_prep_save``. Model defaults are already on the
+    objects (set when they were built); no signals, as with ``bulk_create``."""
+    if not objs:
+        return
+    meta = model._meta
+    qn = connection.ops.quote_name
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    plain = [f.get_internal_type() in _PLAIN_FIELDS for f in fields]
+    attnames = [f.attname for f in fields]
+    columns = ", ".join(qn(f.column) for f in fields)
+    row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    with connection.cursor() as cursor:
+        for start in range(0, len(objs), batch):
+            chunk = objs[start : start + batch]
+            params = []
+            for obj in chunk:
+                for field, is_plain, attname in zip(fields, plain, attnames, strict=True):
+                    value = getattr(obj, attname)
+                    params.append(
+                        value
+                        if is_plain or value is None
+                        else field.get_db_prep_save(value, connection)
+                    )
+            cursor.execute(
+                f"INSERT INTO {qn(meta.db_table)} ({columns}) "
+                f"VALUES {', '.join([row_marks] * len(chunk))} RETURNING {qn(meta.pk.column)}",
+                params,
+            )
+            for obj, row in zip(chunk, cursor.fetchall(), strict=True):
+                obj.pk = row[0]
+                obj._state.adding = False
+                obj._state.db = connection.alias
+
+
+def _insert_unless_exists(obj, unique: tuple[str, ...]) -> bool:
+    """``INSERT … ON CONFLICT (unique) DO NOTHING RETURNING id`` (both databases): one
+    statement, no savepoint; sets ``obj.pk`` and returns True when the row went in."""
+    meta = obj._meta
+    qn = connection.ops.quote_name
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    values = [f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields]
+    conflict = ", ".join(qn(meta.get_field(name).column) for name in unique)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
+            f"VALUES ({', '.join(['%s'] * len(fields))}) "
+            f"ON CONFLICT ({conflict}) DO NOTHING RETURNING {qn(meta.pk.column)}",
+            values,
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    obj.pk = row[0]
+    obj._state.adding = False
+    return True
 
 
 def event_payload(order, ev: Event, previous_status: str, before: dict, after: dict, lines) -> dict:
@@ -1208,12 +1389,14 @@ def order_ingest_history(
 
 
 class _History:
-    def __init__(self, store: Store, source: str, actor):
+    def __init__(self, store: Store, source: str, actor, *, ingestor=None):
         self.store = store
         self.source = source
         self.actor = actor if getattr(actor, "pk", None) else None
-        self.ingestor = _Ingestor(store=store, source=source, actor=actor)
+        self.ingestor = ingestor or _Ingestor(store=store, source=source, actor=actor)
         self.now = timezone.now()
+        # {order id: [IngestResult of each of its events, in the order given]}
+        self.outcomes: dict[str, list[IngestResult]] = {}
 
     def _buyers(self, firsts: dict[str, Event]) -> dict[str, int]:
         """{order id: customer id}, matching as ``_Ingestor.customer_for`` does."""
@@ -1360,10 +1543,13 @@ class _History:
             lines: list[OrderItem] = []
             seen = set()
             applied = []
+            outcome = self.outcomes[oid] = []
             for i, ev in enumerate(evs):
                 if (ev.event, ev.key) in seen:
                     duplicates += 1
+                    outcome.append(IngestResult("duplicate", order))
                     continue
+                outcome.append(IngestResult("applied", order))
                 seen.add((ev.event, ev.key))
                 previous = "" if i == 0 else order.status
                 before = _counted(order, lines)
@@ -1371,28 +1557,27 @@ class _History:
                 after = _counted(order, lines)
                 applied.append((ev, event_payload(order, ev, previous, before, after, lines)))
             built.append((order, lines, applied))
-        for chunk in iter_chunks([b[0] for b in built], 2000):
-            Order.objects.bulk_create(chunk)
+        _bulk_insert(Order, [b[0] for b in built])
         items, order_events, business_events = [], [], []
         for order, lines, applied in built:
             for line in lines:
                 line.order_id = order.pk
                 items.append(line)
-            for ev, payload in applied:
+            applied_results = [r for r in self.outcomes[order.external_id] if not r.duplicate]
+            for (ev, payload), result in zip(applied, applied_results, strict=True):
                 payload["order_id"] = order.pk
-                order_events.append(
-                    OrderEvent(
-                        store=store,
-                        external_order_id=order.external_id,
-                        event=ev.event,
-                        event_key=ev.key,
-                        occurred_at=ev.occurred_at,
-                        received_at=self.now,
-                        source=self.source,
-                        payload=ev.raw,
-                        order_id=order.pk,
-                    )
+                result.order_event = OrderEvent(
+                    store=store,
+                    external_order_id=order.external_id,
+                    event=ev.event,
+                    event_key=ev.key,
+                    occurred_at=ev.occurred_at,
+                    received_at=self.now,
+                    source=self.source,
+                    payload=ev.raw,
+                    order_id=order.pk,
                 )
+                order_events.append(result.order_event)
                 business_events.append(
                     BusinessEvent(
                         name=f"order.{ev.event}",
@@ -1404,9 +1589,9 @@ class _History:
                         payload=payload,
                     )
                 )
-        OrderItem.objects.bulk_create(items, batch_size=2000)
-        OrderEvent.objects.bulk_create(order_events, batch_size=2000)
-        BusinessEvent.objects.bulk_create(business_events, batch_size=2000)
+        _bulk_insert(OrderItem, items)
+        _bulk_insert(OrderEvent, order_events)
+        _bulk_insert(BusinessEvent, business_events)
         return len(order_events), duplicates
 
 
