@@ -408,7 +408,8 @@ def _stats_columns() -> dict[str, str]:
 def write_predictions(predictions: Predictions) -> int:
     """Store the three CLV columns of every predicted customer, set-based; create missing
     CustomerStats rows; clear the columns of customers no longer predicted. Returns the
-    number of CustomerStats rows updated with new predictions (the others had them).
+    number of CustomerStats rows written: updated with new predictions (the others had
+    them), created, or cleared.
 
     The predictions go into a scratch table (COPY on PostgreSQL), then one
     ``UPDATE … FROM`` writes them. Normally all of it is one transaction. On PostgreSQL,
@@ -449,7 +450,7 @@ def write_predictions(predictions: Predictions) -> int:
         _fill_scratch(cursor, scratch, rows)
         cursor.execute(*_update_sql(scratch, now))
         updated = cursor.rowcount
-        _finish(cursor, scratch, now, rows.ids)
+        updated += _finish(cursor, scratch, now, rows.ids)
         if connection.vendor != "postgresql":
             cursor.execute(f"DROP TABLE {scratch}")
     return updated
@@ -521,11 +522,11 @@ def _update_sql(scratch: str, now, *, id_range: tuple[int, int] | None = None):
     return sql, params
 
 
-def _finish(cursor, scratch: str, now, predicted: np.ndarray) -> None:
+def _finish(cursor, scratch: str, now, predicted: np.ndarray) -> int:
     """Create the rows of customers the statistics do not have yet, and clear the
     predictions of customers that are no longer predicted. One pass over the statistics'
     ids finds both; the (set-based) statements run only when there is something to do,
-    which after the first refit is rarely the case."""
+    which after the first refit is rarely the case. Returns the rows created or cleared."""
     table, col = CustomerStats._meta.db_table, _stats_columns()
     has_prediction = (
         f"CASE WHEN {col['clv_12m']} IS NOT NULL OR {col['p_alive']} IS NOT NULL "
@@ -536,10 +537,12 @@ def _finish(cursor, scratch: str, now, predicted: np.ndarray) -> None:
     predicted = np.sort(predicted)
     missing = ~np.isin(predicted, existing[:, 0], assume_unique=True)
     stale = (existing[:, 1] == 1) & ~np.isin(existing[:, 0], predicted, assume_unique=True)
+    written = 0
     if missing.any():
         # A new row has the model's defaults and the predictions; should the statistics
         # consumer create the row meanwhile, its row stays and the next refit fills it.
         cursor.execute(*_insert_missing_sql(table, scratch, col, now, predicted[missing]))
+        written += cursor.rowcount
     if stale.any():
         ids_sql, ids_param = _id_list_sql(existing[stale, 0])
         cursor.execute(
@@ -548,6 +551,8 @@ def _finish(cursor, scratch: str, now, predicted: np.ndarray) -> None:
             f"WHERE {col['customer']} IN (SELECT id FROM {ids_sql})",
             [now, ids_param],
         )
+        written += cursor.rowcount
+    return written
 
 
 def _id_list_sql(ids: np.ndarray) -> tuple[str, object]:
@@ -573,7 +578,7 @@ def _write_in_parallel(rows: _Rows, now) -> int:
             futures = [pool.submit(_update_range, scratch, now, r) for r in ranges]
             updated = sum(future.result() for future in futures)
         with transaction.atomic(), connection.cursor() as cursor:
-            _finish(cursor, scratch, now, rows.ids)
+            updated += _finish(cursor, scratch, now, rows.ids)
         return updated
     finally:
         with connection.cursor() as cursor:

@@ -260,7 +260,8 @@ def test_a_repeated_refit_leaves_unchanged_rows_alone(store, alice):
     shop_with_history(store, [alice], n=60)
     clv_service.refit(as_of=AS_OF)
     CustomerStats.objects.update(updated_at=local("2020-01-01"))
-    clv_service.refit(as_of=AS_OF)
+    again = clv_service.refit(as_of=AS_OF)
+    assert again.timings["rows_written"] == 0
     assert not CustomerStats.objects.exclude(updated_at=local("2020-01-01")).exists()
     assert ClvFit.objects.count() == 2
 
@@ -283,7 +284,8 @@ def test_a_large_refit_is_split_over_sessions_on_postgresql_and_one_transaction_
         ),
     )
     monkeypatch.setattr(clv_service, "PARALLEL_MIN_ROWS", 10)
-    clv_service.refit(as_of=AS_OF)  # creates the rows
+    created = clv_service.refit(as_of=AS_OF)  # creates the rows
+    assert created.timings["rows_written"] == 80
     fit = clv_service.refit(as_of=AS_OF + datetime.timedelta(days=1))  # updates them
     split = dict(CustomerStats.objects.values_list("customer_id", "clv_12m"))
     assert fit.timings["rows_written"] == 80
