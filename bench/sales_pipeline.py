@@ -89,6 +89,7 @@ def generate(*, n_open: int, n_closed: int, n_activities: int, seed: int, log=pr
             "id", "name", "customer_id", "pipeline_id", "stage_id", "amount", "currency",
             "expected_close", "next_step", "owner_id", "team_id", "status", "stage_entered_at",
             "closed_at", "lost_reason_id", "created_at", "updated_at", "created_by_id",
+            "reached_stage_id",
         ],
     )  # fmt: skip
     sc_cols, sc_row = _row_builder(
@@ -145,6 +146,7 @@ def generate(*, n_open: int, n_closed: int, n_activities: int, seed: int, log=pr
                     break
                 at = at + datetime.timedelta(seconds=stay)
                 path.append((path[-1][1], open_stages[i], at, stay))
+            reached = path[-1][1].pk
             status, closed_at, reason = "open", None, None
             stage = path[-1][1]
             if closed:
@@ -163,7 +165,7 @@ def generate(*, n_open: int, n_closed: int, n_activities: int, seed: int, log=pr
                         oid, f"{rng.choice(products)} · {cid}", cid, pipeline.pk, stage.pk,
                         str(amount), "CNY", expected.isoformat(), "", owner, team, status,
                         dt(at), dt(closed_at) if closed_at else None, reason, dt(created),
-                        dt(at), owner,
+                        dt(at), owner, reached,
                     )
                 )
             )  # fmt: skip
@@ -342,6 +344,7 @@ def main(argv=None) -> int:
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)  # pages use the manifest
     from guanxi.accounts.models import User
     from guanxi.sales.models import Activity, Opportunity
     from guanxi.sales.services_pipeline import default_pipeline

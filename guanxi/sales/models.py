@@ -275,6 +275,12 @@ class Opportunity(OwnedModel):
     )
     stage_entered_at = models.DateTimeField(_("in this stage since"), default=timezone.now)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    # The furthest open stage it has reached (by stage order when it got there), kept by
+    # the services: the funnel counts "reached this stage or a later one" without reading
+    # the stage history.
+    reached_stage = models.ForeignKey(
+        Stage, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
@@ -288,6 +294,17 @@ class Opportunity(OwnedModel):
             models.Index(fields=["team", "created_at"], name="opp_team_idx"),
             models.Index(fields=["status", "closed_at"], name="opp_status_closed_idx"),
             models.Index(fields=["created_at", "id"], name="opp_created_idx"),
+            # Board: column totals (covering) and the newest cards of a column, for all,
+            # for an owner and for a team; funnel: a pipeline's opportunities by creation.
+            models.Index(
+                fields=["pipeline", "status", "stage", "amount"], name="opp_board_totals_idx"
+            ),
+            models.Index(fields=["stage", "stage_entered_at"], name="opp_board_cards_idx"),
+            models.Index(
+                fields=["owner", "stage", "stage_entered_at"], name="opp_board_owner_idx"
+            ),
+            models.Index(fields=["team", "stage", "stage_entered_at"], name="opp_board_team_idx"),
+            models.Index(fields=["pipeline", "created_at"], name="opp_pipeline_created_idx"),
         ]
 
     def __str__(self):
@@ -337,7 +354,13 @@ class StageChange(models.Model):
 
     class Meta:
         ordering = ["at", "id"]
-        indexes = [models.Index(fields=["opportunity", "at"], name="stagechange_opp_idx")]
+        indexes = [
+            models.Index(fields=["opportunity", "at"], name="stagechange_opp_idx"),
+            # Funnel: average days in stage of the stays that ended in a period.
+            models.Index(
+                fields=["at", "from_stage", "seconds_in_previous"], name="stagechange_at_idx"
+            ),
+        ]
 
 
 # Follow-up: activities and tasks ------------------------------------------------------------

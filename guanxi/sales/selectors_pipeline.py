@@ -9,7 +9,7 @@ import datetime
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.db.models import Avg, Count, OuterRef, Subquery, Sum
+from django.db.models import Avg, Count, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -161,6 +161,7 @@ def column_cards(user, pipeline, stage, filters, *, cursor=None, size=CARDS_PER_
         "customer__name",
         "owner__id",
         "owner__username",
+        "owner__display_name",
         "owner__first_name",
         "owner__last_name",
     )
@@ -285,26 +286,23 @@ def funnel(user, pipeline: Pipeline, filters: Filters, start, end) -> Funnel:
     """The opportunities of ``pipeline`` created from ``start`` to ``end`` (inclusive):
     how many reached each open stage (or a later one: skipping a stage counts as passing
     it; a won opportunity passed them all), their amount, the conversion from each stage
-    to the next, the average days spent in each stage (from the stage history) and the
-    win rate (won ÷ closed)."""
+    to the next and the win rate (won ÷ closed). Average days in a stage: the stays in
+    that stage that ended in the period (from the stage history)."""
     stages = stages_of(pipeline)
+    by_pk = {s.pk: s for s in stages}
     open_stages = [s for s in stages if s.kind == Stage.Kind.OPEN]
     won_stages = [s for s in stages if s.kind == Stage.Kind.WON]
     lost_stages = [s for s in stages if s.kind == Stage.Kind.LOST]
+    since, until = _day_start(start), _day_start(end + datetime.timedelta(1))
     cohort = opportunities_for(user, pipeline, filters).filter(
-        created_at__gte=_day_start(start), created_at__lt=_day_start(end + datetime.timedelta(1))
-    )
-    furthest = (
-        StageChange.objects.filter(opportunity=OuterRef("pk"), to_stage__kind=Stage.Kind.OPEN)
-        .order_by("-to_stage__position")
-        .values("to_stage__position")[:1]
+        created_at__gte=since, created_at__lt=until
     )
     groups = list(
-        cohort.annotate(furthest=Subquery(furthest))
-        .values("furthest", "status", "stage_id")
+        cohort.values("reached_stage_id", "status", "stage_id")
         .annotate(n=Count("id"), total=Sum("amount"))
         .order_by()
     )
+    first_position = open_stages[0].position if open_stages else 0
     rows = [FunnelRow(stage=s) for s in open_stages]
     won = lost = still_open = 0
     won_amount = Decimal(0)
@@ -313,7 +311,8 @@ def funnel(user, pipeline: Pipeline, filters: Filters, start, end) -> Funnel:
     for group in groups:
         n, amount = group["n"], (group["total"] or Decimal(0)).quantize(CENT)
         status = group["status"]
-        reach = group["furthest"]
+        reached = by_pk.get(group["reached_stage_id"])
+        reach = reached.position if reached is not None else first_position
         if status == Stage.Kind.WON:
             won += n
             won_amount += amount
@@ -325,7 +324,7 @@ def funnel(user, pipeline: Pipeline, filters: Filters, start, end) -> Funnel:
         else:
             still_open += n
         for row in rows:
-            if status == Stage.Kind.WON or (reach is not None and reach >= row.stage.position):
+            if status == Stage.Kind.WON or reach >= row.stage.position:
                 row.count += n
                 row.amount += amount
     if won_row is not None:
@@ -333,14 +332,21 @@ def funnel(user, pipeline: Pipeline, filters: Filters, start, end) -> Funnel:
         rows.append(won_row)
     for here, following in zip(rows, rows[1:], strict=False):
         here.conversion = round(100 * following.count / here.count, 1) if here.count else None
+    stays = StageChange.objects.filter(
+        at__gte=since, at__lt=until, from_stage_id__in=[s.pk for s in open_stages]
+    )
+    stays = visible_to(user, stays, prefix="opportunity__")
+    if filters.owner:
+        stays = stays.filter(opportunity__owner_id=filters.owner)
+    if filters.team:
+        stays = stays.filter(opportunity__team_id=filters.team)
+    if filters.close_from:
+        stays = stays.filter(opportunity__expected_close__gte=filters.close_from)
+    if filters.close_to:
+        stays = stays.filter(opportunity__expected_close__lte=filters.close_to)
     days = {
         r["from_stage_id"]: r["avg"]
-        for r in StageChange.objects.filter(
-            opportunity__in=cohort.values("pk"), seconds_in_previous__isnull=False
-        )
-        .values("from_stage_id")
-        .annotate(avg=Avg("seconds_in_previous"))
-        .order_by()
+        for r in stays.values("from_stage_id").annotate(avg=Avg("seconds_in_previous")).order_by()
     }
     for row in rows:
         average = days.get(row.stage.pk)

@@ -376,6 +376,7 @@ def opportunity_create(actor, data: dict) -> Opportunity:
     opportunity = Opportunity(
         created_by=actor if actor.pk else None,
         status=cleaned["stage"].kind,
+        reached_stage=cleaned["stage"],
         stage_entered_at=now,
         created_at=now,
         updated_at=now,
@@ -511,6 +512,13 @@ def opportunity_move(
         opportunity.closed_at = None
     elif previous.kind != target.kind or opportunity.closed_at is None:
         opportunity.closed_at = now
+    reached = opportunity.reached_stage
+    if target.kind == Stage.Kind.OPEN and (
+        reached is None
+        or reached.pipeline_id != target.pipeline_id
+        or target.position > reached.position
+    ):
+        opportunity.reached_stage = target
     if target.kind == Stage.Kind.LOST:
         opportunity.lost_reason = reason
         opportunity.lost_note = note
@@ -526,6 +534,7 @@ def opportunity_move(
             "closed_at",
             "lost_reason",
             "lost_note",
+            "reached_stage",
         ]
     )
     StageChange.objects.create(

@@ -156,10 +156,14 @@ def test_move_records_time_in_stage_and_closes(alice, acme):
         "opportunity.won",
     ]
     # Reopen: closed_at cleared, status open again.
+    assert opp.reached_stage == stage(1)  # won does not change the furthest open stage
     opp = svc.opportunity_move(alice, opp, stage(2))
     assert opp.status == "open" and opp.closed_at is None
-    assert StageChange.objects.filter(opportunity=opp).count() == 4
-    assert AuditEntry.objects.filter(model="sales.opportunity", object_id=opp.pk).count() == 4
+    assert opp.reached_stage == stage(2)
+    opp = svc.opportunity_move(alice, opp, stage(0))
+    assert opp.reached_stage == stage(2)  # moving back keeps the furthest stage reached
+    assert StageChange.objects.filter(opportunity=opp).count() == 5
+    assert AuditEntry.objects.filter(model="sales.opportunity", object_id=opp.pk).count() == 5
 
 
 def test_lost_needs_a_reason(alice, acme):

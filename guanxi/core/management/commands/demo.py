@@ -27,6 +27,7 @@ from guanxi.core.normalize import name_pinyin
 from guanxi.customers import services
 from guanxi.customers.models import Customer, CustomField, Tag
 from guanxi.customers.services import CustomerInput
+from guanxi.sales import demo_sales
 
 SEED = 42
 DAYS_OF_HISTORY = 730
@@ -404,6 +405,7 @@ class Command(BaseCommand):
             contacts = builder.contacts(created, clock)
             consents = builder.consents(created, users, clock)
             updates = builder.history(created, users, clock)
+            demo_sales.build(users, created, clock)  # sales pipeline
         seconds = (timezone.now() - started).total_seconds()
         self.stdout.write(
             self.style.SUCCESS(
