@@ -351,8 +351,14 @@ class Commerce:
             "last 30 days": (last_day - datetime.timedelta(days=29), last_day),
             "last month": (month_end.replace(day=1), month_end),
         }
+        from guanxi.accounts.models import User
+
         store = Store.objects.get(code="tmall-flagship")
-        for role in ("admin", "sales"):
+        # A team manager (bench_mgr1: own customers and the team's) besides the admin and
+        # a sales rep.
+        users = {**users}
+        users.setdefault("manager", User.objects.get(username="bench_mgr1"))
+        for role in ("admin", "sales", "manager"):
             client = self.api_client(users[role])
             for pname, (start, end) in periods.items():
                 for sname, sid in (("all stores", None), ("one store", store.pk)):
@@ -370,12 +376,18 @@ class Commerce:
 
     # Analyses --------------------------------------------------------------------------------
 
-    def run_analyses(self, users: dict) -> None:
-        from bench.orders import END, END_LOCAL
-        from guanxi.analytics import churn, groups, rfm
+    def run_rfm(self, users: dict) -> None:
+        """RFM recompute (a first run that scores every customer, then a rerun that
+        finds nothing to change) and the overview for the admin and a sales rep."""
+        from bench.orders import END
+        from guanxi.analytics import rfm
+        from guanxi.analytics.models import CustomerStats
 
-        until = (END_LOCAL - datetime.timedelta(days=1)).date().isoformat()
-        # RFM recompute: the first run after a rebuild writes every row; a rerun few.
+        # The first run: every customer's scores are written, as after the first
+        # statistics rebuild (the rebuild itself keeps scores already there).
+        CustomerStats.objects.exclude(r_score=0, f_score=0, m_score=0, rfm_segment="").update(
+            r_score=0, f_score=0, m_score=0, rfm_segment=""
+        )
         for attempt in ("first run", "rerun"):
             t = Timer()
             summary = rfm.rfm_recompute(as_of=END)
@@ -385,19 +397,28 @@ class Commerce:
                 name=f"recompute ({attempt})",
                 role="system",
                 customers=summary["customers"],
+                rows_written=summary.get("changed"),
                 seconds=round(seconds, 2),
                 target_s=ANALYSIS_TARGET_S,
                 meets_target=seconds < ANALYSIS_TARGET_S,
             )
-        clients = {role: self.api_client(u) for role, u in users.items()}
         for role in ("admin", "sales"):
+            client = self.api_client(users[role])
             self.time_requests(
                 "rfm",
                 "overview (GET /analytics/rfm)",
                 role,
-                lambda c=clients[role]: c.get("/api/v1/analytics/rfm"),
+                lambda c=client: c.get("/api/v1/analytics/rfm"),
                 target_ms=ANALYSIS_TARGET_S * 1000,
             )
+
+    def run_analyses(self, users: dict) -> None:
+        from bench.orders import END, END_LOCAL
+        from guanxi.analytics import churn, groups
+
+        until = (END_LOCAL - datetime.timedelta(days=1)).date().isoformat()
+        self.run_rfm(users)
+        clients = {role: self.api_client(u) for role, u in users.items()}
         # Group analysis: all dimensions, a group against all visible customers.
         for role in ("admin", "sales"):
             for fname, filters in (
