@@ -624,7 +624,7 @@ class _Ingestor:
             order_event, ("store", "external_order_id", "event", "event_key")
         ):
             return IngestResult("duplicate", order)
-        lines = list(order.items.all())
+        lines = list(order.items.order_by("pk"))  # as they came: the payload lists them so
         previous_status = order.status
         before = _counted(order, lines)
         touched = self._change(order, lines, ev, created=False)
@@ -691,7 +691,7 @@ class _Ingestor:
                     .filter(store=store, external_id=ev.order_id)
                     .get()
                 )
-        lines = [] if created else list(order.items.all())
+        lines = [] if created else list(order.items.order_by("pk"))
         previous_status = "" if created else order.status
         before = _counted(order, lines)
         touched = self._change(order, lines, ev, created=created)
