@@ -201,10 +201,12 @@ def _refresh(cond: str, params: list) -> None:
 
     counted = "o.paid_at IS NOT NULL AND o.status NOT IN (%s, %s)"
     with connection.cursor() as cursor:
+        # The span of these customers' orders (all of them: an index-only read), to
+        # see whether the zone's offset is constant over it.
         cursor.execute(
             f"SELECT MIN(o.placed_at), MAX(o.placed_at) FROM {t['orders']} o "
-            f"WHERE {where('o.customer_id')} AND {counted}",
-            [*params, *NOT_COUNTED],
+            f"WHERE {where('o.customer_id')}",
+            params,
         )
         lo, hi = cursor.fetchone()
         if connection.vendor == "sqlite":
@@ -236,44 +238,44 @@ def _refresh(cond: str, params: list) -> None:
             """,
             [*params, *NOT_COUNTED],
         )
-        weekday_sums = ", ".join(
-            f"SUM(CASE WHEN x.wd = {d} THEN 1 ELSE 0 END)" for d in range(1, 8)
-        )
-        hour_sums = ", ".join(f"SUM(CASE WHEN x.h = {h} THEN 1 ELSE 0 END)" for h in range(24))
+        sums = [
+            f"SUM(CASE WHEN x.wd = {d} THEN 1 ELSE 0 END) AS {f}"
+            for d, f in zip(range(1, 8), WEEKDAY_FIELDS, strict=True)
+        ]
+        sums += [
+            f"SUM(CASE WHEN x.h = {h} THEN 1 ELSE 0 END) AS {f}"
+            for h, f in zip(range(24), HOUR_FIELDS, strict=True)
+        ]
         columns = ", ".join(WEEKDAY_FIELDS + HOUR_FIELDS)
+        # The favourite as a scalar subquery per customer (an index walk through their
+        # orders and lines): a join to a ranked derived table is quadratic on SQLite.
         cursor.execute(
             f"""
             INSERT INTO {t["facts"]}
                 (customer_id, orders, cohort_month, favourite_root_id, {columns})
-            SELECT x.customer_id, COUNT(*), MIN(x.m), MIN(fav.root), {weekday_sums}, {hour_sums}
-            FROM (
-                SELECT o.customer_id, {local.weekday("o.placed_at")} AS wd,
-                       {local.hour("o.placed_at")} AS h, {local.month("o.placed_at")} AS m
+            SELECT a.customer_id, a.n, a.cm, (
+                SELECT {_root_sql("p.category_id")} AS root
                 FROM {t["orders"]} o
-                WHERE {where("o.customer_id")} AND {counted}
-            ) x
-            LEFT JOIN (
-                SELECT r.customer_id, r.root FROM (
-                    SELECT q.customer_id, q.root,
-                           ROW_NUMBER() OVER (
-                               PARTITION BY q.customer_id ORDER BY q.qty DESC, q.root ASC
-                           ) AS rn
-                    FROM (
-                        SELECT o.customer_id, {_root_sql("p.category_id")} AS root,
-                               SUM(i.quantity) AS qty
-                        FROM {t["items"]} i
-                        JOIN {t["orders"]} o ON o.id = i.order_id
-                        JOIN {t["products"]} p ON p.id = i.product_id
-                        WHERE {where("o.customer_id")} AND {counted}
-                          AND p.category_id IS NOT NULL
-                        GROUP BY 1, 2
-                    ) q
-                ) r
-                WHERE r.rn = 1
-            ) fav ON fav.customer_id = x.customer_id
-            GROUP BY x.customer_id
+                JOIN {t["items"]} i ON i.order_id = o.id
+                JOIN {t["products"]} p ON p.id = i.product_id
+                WHERE o.customer_id = a.customer_id AND {counted}
+                  AND p.category_id IS NOT NULL
+                GROUP BY 1
+                ORDER BY SUM(i.quantity) DESC, 1 ASC
+                LIMIT 1
+            ), {columns}
+            FROM (
+                SELECT x.customer_id, COUNT(*) AS n, MIN(x.m) AS cm, {", ".join(sums)}
+                FROM (
+                    SELECT o.customer_id, {local.weekday("o.placed_at")} AS wd,
+                           {local.hour("o.placed_at")} AS h, {local.month("o.placed_at")} AS m
+                    FROM {t["orders"]} o
+                    WHERE {where("o.customer_id")} AND {counted}
+                ) x
+                GROUP BY x.customer_id
+            ) a
             """,
-            [*params, *NOT_COUNTED, *params, *NOT_COUNTED],
+            [*NOT_COUNTED, *params, *NOT_COUNTED],
         )
 
 
