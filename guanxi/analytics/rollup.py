@@ -439,9 +439,9 @@ def _rechain_sql(customer_ids: list[int], chains: dict) -> None:
                 FROM {entries}
                 WHERE customer_id IN ({marks}) AND paid_at IS NOT NULL
             ) w ON w.order_id = e.order_id
-            WHERE NOT e.chained OR {changed}
+            WHERE e.customer_id IN ({marks}) AND (NOT e.chained OR {changed})
             """,
-            customer_ids,
+            customer_ids * 2,
         )
         updates = []
         for row in cursor.fetchall():

@@ -273,11 +273,12 @@ def _process_batch(limit: int) -> tuple[int, int]:
 def apply_orders(order_ids: Iterable[int], customer_ids: Iterable[int] = ()) -> None:
     """Bring the statistics and the KPI rollup in line with these orders as they are now,
     set-based: their ledger rows are recomputed, then the statistics of their customers
-    (now, and as the ledgers last counted them; with ``customer_ids``) from the ledger,
-    then the orders' KPI entries and their customers' chains. Only these orders are
-    read, not the customers' whole histories. Call inside a transaction that excludes
-    other consumers."""
+    from the ledger, then the orders' KPI entries and their customers' chains. Only these
+    orders are read, not the customers' whole histories. Customers an order no longer
+    belongs to (the ledgers, or ``customer_ids``, had it under another) are recomputed
+    whole. Call inside a transaction that excludes other consumers."""
     customers = {int(pk) for pk in customer_ids}
+    current: set[int] = set()
     order_ids = sorted({int(pk) for pk in order_ids})
     t = _tables()
     entries = connection.ops.quote_name(rollup.KpiOrderEntry._meta.db_table)
@@ -286,17 +287,22 @@ def apply_orders(order_ids: Iterable[int], customer_ids: Iterable[int] = ()) -> 
         marks = ", ".join(["%s"] * len(chunk))
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT customer_id FROM {t['orders']} WHERE id IN ({marks}) "
-                f"UNION SELECT customer_id FROM {t['ledger']} WHERE order_id IN ({marks}) "
-                f"UNION SELECT customer_id FROM {entries} WHERE order_id IN ({marks})",
+                f"SELECT 1, customer_id FROM {t['orders']} WHERE id IN ({marks}) "
+                f"UNION SELECT 0, customer_id FROM {t['ledger']} WHERE order_id IN ({marks}) "
+                f"UNION SELECT 0, customer_id FROM {entries} WHERE order_id IN ({marks})",
                 chunk * 3,
             )
-            customers.update(row[0] for row in cursor.fetchall())
+            now_of_chunk = set()
+            for is_current, customer_id in cursor.fetchall():
+                (now_of_chunk if is_current else customers).add(customer_id)
+        current |= now_of_chunk
         _refresh_orders(chunk)
-    ids = sorted(customers)
-    for start in range(0, len(ids), REFRESH_CHUNK):
-        chunk = ids[start : start + REFRESH_CHUNK]
+        _refresh_stats_of_orders(chunk, sorted(now_of_chunk))
+    moved = sorted(customers - current)
+    for start in range(0, len(moved), REFRESH_CHUNK):
+        chunk = moved[start : start + REFRESH_CHUNK]
         _refresh_stats("{col} IN (" + ", ".join(["%s"] * len(chunk)) + ")", chunk)
+    ids = sorted(customers | current)
     for start in range(0, len(order_ids), 5000):
         rollup.apply_orders(order_ids[start : start + 5000], ids)
     if ids:
@@ -370,6 +376,56 @@ def _refresh_orders(order_ids: list[int]) -> None:
         cursor.execute(
             _ledger_insert_sql(t, f"o.id IN ({marks})", f"i.order_id IN ({marks})"),
             [*order_ids, *order_ids, *NOT_COUNTED],
+        )
+
+
+def _refresh_stats_of_orders(order_ids: list[int], customer_ids: list[int]) -> None:
+    """Recompute the statistics rows of the customers of these paid orders (all among
+    ``customer_ids``) from the ledger (fresh for these orders) without reading the
+    customers' other orders: an order's payment time only ever moves earlier, so the
+    first payment is the earlier of the row's and these orders'. (Orders that change
+    customer — merges — and deleted orders take ``refresh_customers``.)"""
+    if not order_ids or not customer_ids:
+        return
+    t = _tables()
+    o_marks = ", ".join(["%s"] * len(order_ids))
+    c_marks = ", ".join(["%s"] * len(customer_ids))
+    stats = t["stats"]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            INSERT INTO {stats}
+                (customer_id, orders, items, revenue, profit, first_order_at, last_order_at,
+                 first_paid_at, r_score, f_score, m_score, rfm_segment, updated_at)
+            SELECT p.customer_id, COALESCE(s.orders, 0), COALESCE(s.items, 0),
+                   COALESCE(s.revenue, 0), COALESCE(s.profit, 0),
+                   s.first_order_at, s.last_order_at, p.first_paid, 0, 0, 0, '', %s
+            FROM (
+                SELECT o.customer_id, MIN(o.paid_at) AS first_paid
+                FROM {t["orders"]} o
+                WHERE o.id IN ({o_marks}) AND o.paid_at IS NOT NULL
+                GROUP BY o.customer_id
+            ) p
+            LEFT JOIN (
+                SELECT customer_id, COUNT(*) AS orders, SUM(items) AS items,
+                       SUM(revenue) AS revenue, SUM(profit) AS profit,
+                       MIN(ordered_at) AS first_order_at, MAX(ordered_at) AS last_order_at
+                FROM {t["ledger"]}
+                WHERE customer_id IN ({c_marks})
+                GROUP BY customer_id
+            ) s ON s.customer_id = p.customer_id
+            ON CONFLICT (customer_id) DO UPDATE SET
+                orders = excluded.orders, items = excluded.items,
+                revenue = excluded.revenue, profit = excluded.profit,
+                first_order_at = excluded.first_order_at,
+                last_order_at = excluded.last_order_at,
+                first_paid_at = CASE
+                    WHEN {stats}.first_paid_at IS NULL
+                      OR excluded.first_paid_at < {stats}.first_paid_at
+                    THEN excluded.first_paid_at ELSE {stats}.first_paid_at END,
+                updated_at = excluded.updated_at
+            """,
+            [timezone.now(), *order_ids, *customer_ids],
         )
 
 

@@ -84,3 +84,17 @@ def test_the_rollups_local_days_from_sql_are_the_days_in_python(shop, utc):
     stats.rebuild()
     entry = KpiOrderEntry.objects.get(order_id=order.pk)
     assert entry.placed_day == entry.paid_day == rollup.local_day(utc)
+
+
+def test_an_order_that_changed_customer_is_taken_from_the_old_one(shop):
+    shop.buy("T1", "b1", at("2024-03-01"), [SHIRT])
+    shop.buy("T2", "b1", at("2024-03-02"), [HAT])
+    shop.buy("T3", "b2", at("2024-03-03"), [HAT])
+    stats.process_events()
+    order = Order.objects.get(external_id="T2")
+    Order.objects.filter(pk=order.pk).update(customer=shop.customer("b2"))
+    stats.apply_orders([order.pk])
+    assert stats_table() == expected_table()
+    incremental = (stats_table(), rollup.day_table(), rollup.chain_table())
+    stats.rebuild()
+    assert (stats_table(), rollup.day_table(), rollup.chain_table()) == incremental
