@@ -294,17 +294,22 @@ class Opportunity(OwnedModel):
             models.Index(fields=["team", "created_at"], name="opp_team_idx"),
             models.Index(fields=["status", "closed_at"], name="opp_status_closed_idx"),
             models.Index(fields=["created_at", "id"], name="opp_created_idx"),
-            # Board: column totals (covering) and the newest cards of a column, for all,
-            # for an owner and for a team; funnel: a pipeline's opportunities by creation.
+            # Board: column totals (covering, with the expected close date filter) and the
+            # newest cards of a column, for all, for an owner and for a team; funnel: a
+            # pipeline's opportunities by creation (covering).
             models.Index(
-                fields=["pipeline", "status", "stage", "amount"], name="opp_board_totals_idx"
+                fields=["pipeline", "status", "stage", "expected_close", "amount"],
+                name="opp_board_sums_idx",
             ),
             models.Index(fields=["stage", "stage_entered_at"], name="opp_board_cards_idx"),
             models.Index(
                 fields=["owner", "stage", "stage_entered_at"], name="opp_board_owner_idx"
             ),
             models.Index(fields=["team", "stage", "stage_entered_at"], name="opp_board_team_idx"),
-            models.Index(fields=["pipeline", "created_at"], name="opp_pipeline_created_idx"),
+            models.Index(
+                fields=["pipeline", "created_at", "reached_stage", "status", "stage", "amount"],
+                name="opp_funnel_idx",
+            ),
         ]
 
     def __str__(self):
@@ -525,6 +530,28 @@ class CustomerFollowUp(models.Model):
         "customers.Customer", on_delete=models.CASCADE, primary_key=True, related_name="follow_up"
     )
     last_activity_at = models.DateTimeField(db_index=True)
+    # Copies of the customer's owner, team and grade, so that the list of one grade for
+    # one owner / team is one index range. Written with every activity and re-synced by
+    # the worker from customers changed since (``sync_follow_up_copies``); the list
+    # re-checks the customer itself, so a stale copy can only delay a row, never leak it.
+    customer_owner_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    customer_team_id = models.BigIntegerField(null=True, blank=True, editable=False)
+    customer_grade = models.CharField(max_length=1, blank=True, default="", editable=False)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["customer_grade", "last_activity_at"], name="cfu_grade_last_idx"
+            ),
+            models.Index(
+                fields=["customer_owner_id", "customer_grade", "last_activity_at"],
+                name="cfu_owner_grade_last_idx",
+            ),
+            models.Index(
+                fields=["customer_team_id", "customer_grade", "last_activity_at"],
+                name="cfu_team_grade_last_idx",
+            ),
+        ]
 
 
 class CalendarFeed(models.Model):

@@ -11,9 +11,10 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
+from guanxi.accounts.roles import Scope, role_of
 from guanxi.core.errors import ValidationFailed
 from guanxi.core.models import Notification
-from guanxi.core.visibility import visibility_q, visible_to
+from guanxi.core.visibility import can_see, visibility_q, visible_to
 from guanxi.customers.models import Customer
 from guanxi.sales.models import Activity, CustomerFollowUp, Task
 from guanxi.sales.services_followup import local_day_bounds, local_today, policy_days
@@ -130,42 +131,58 @@ def needs_follow_up(
     grades = list(days) if grade is None else [grade]
     after = _decode(cursor) if cursor else None
     seen = visibility_q(user, Customer)
-    seen_from_fu = visibility_q(user, Customer, prefix="customer__")
-    candidates: list[tuple[datetime.datetime, int, datetime.datetime, bool, int]] = []
+    # The scope as ranges of the copies in CustomerFollowUp: one query per range, so
+    # each is an index range read in order (own; a manager's team; everything).
+    scope = role_of(user).scope if user is not None and user.is_authenticated else None
+    if scope == Scope.ALL:
+        ranges = [Q()]
+    elif scope is None or not user.is_active:
+        return [], None
+    elif scope == Scope.TEAM and user.team_id:
+        ranges = [Q(customer_owner_id=user.pk), Q(customer_team_id=user.team_id)]
+    else:
+        ranges = [Q(customer_owner_id=user.pk)]
+    candidates: dict[int, tuple] = {}
     for g in grades:
         if g not in days:
             continue
         span = datetime.timedelta(days=days[g])
         cutoff = now - span
-        touched = CustomerFollowUp.objects.filter(
-            seen_from_fu, last_activity_at__lt=cutoff, customer__grade=g
-        )
+        low = after[0] - span if after is not None else None
+        for scope_q in ranges:
+            touched = CustomerFollowUp.objects.filter(
+                scope_q, customer_grade=g, last_activity_at__lt=cutoff
+            )
+            if low is not None:
+                touched = touched.filter(
+                    Q(last_activity_at__gt=low) | Q(last_activity_at=low, customer_id__gt=after[1])
+                )
+            for pk, at in touched.order_by("last_activity_at", "customer_id").values_list(
+                "customer_id", "last_activity_at"
+            )[: size + 1]:
+                candidates[pk] = (at + span, pk, at, True, days[g], g)
         fresh = Customer.objects.filter(
             seen, grade=g, created_at__lt=cutoff, follow_up__isnull=True
         )
-        if after is not None:
-            low, last_id = after[0] - span, after[1]
-            touched = touched.filter(
-                Q(last_activity_at__gt=low) | Q(last_activity_at=low, customer_id__gt=last_id)
-            )
-            fresh = fresh.filter(Q(created_at__gt=low) | Q(created_at=low, id__gt=last_id))
-        for pk, at in touched.order_by("last_activity_at", "customer_id").values_list(
-            "customer_id", "last_activity_at"
-        )[: size + 1]:
-            candidates.append((at + span, pk, at, True, days[g]))
+        if low is not None:
+            fresh = fresh.filter(Q(created_at__gt=low) | Q(created_at=low, id__gt=after[1]))
         for pk, at in fresh.order_by("created_at", "id").values_list("id", "created_at")[
             : size + 1
         ]:
-            candidates.append((at + span, pk, at, False, days[g]))
-    candidates.sort(key=lambda c: (c[0], c[1]))
-    page = candidates[:size]
-    more = len(candidates) > size
+            candidates[pk] = (at + span, pk, at, False, days[g], g)
+    ordered = sorted(candidates.values(), key=lambda c: (c[0], c[1]))
+    page = ordered[:size]
+    more = len(ordered) > size
     customers = Customer.objects.select_related("owner").in_bulk([c[1] for c in page])
-    rows = [
-        FollowUpRow(customer=customers[pk], last_touch=at, has_activity=has, due_since=key, days=d)
-        for key, pk, at, has, d in page
-        if pk in customers
-    ]
+    rows = []
+    for key, pk, at, has, d, g in page:
+        customer = customers.get(pk)
+        # The copies may lag the customer by a minute: check the customer itself.
+        if customer is None or customer.grade != g or not can_see(user, customer):
+            continue
+        rows.append(
+            FollowUpRow(customer=customer, last_touch=at, has_activity=has, due_since=key, days=d)
+        )
     next_cursor = _encode(page[-1][0], page[-1][1]) if more and page else None
     return rows, next_cursor
 

@@ -223,20 +223,61 @@ def _linked(data, actor, errors: _Errors, *, instance=None) -> dict:
 
 
 def _touch_customers(*customer_ids) -> None:
-    """Recompute ``CustomerFollowUp`` for these customers from their activities."""
+    """Recompute ``CustomerFollowUp`` for these customers from their activities (and
+    refresh its copies of the customer's owner, team and grade)."""
     for customer_id in {c for c in customer_ids if c}:
         latest = Activity.objects.filter(customer_id=customer_id).aggregate(m=Max("occurred_at"))[
             "m"
         ]
         if latest is None:
             CustomerFollowUp.objects.filter(customer_id=customer_id).delete()
-        else:
-            CustomerFollowUp.objects.bulk_create(
-                [CustomerFollowUp(customer_id=customer_id, last_activity_at=latest)],
-                update_conflicts=True,
-                unique_fields=["customer"],
-                update_fields=["last_activity_at"],
-            )
+            continue
+        owner_id, team_id, grade = Customer.objects.filter(pk=customer_id).values_list(
+            "owner_id", "team_id", "grade"
+        )[0]
+        CustomerFollowUp.objects.bulk_create(
+            [
+                CustomerFollowUp(
+                    customer_id=customer_id,
+                    last_activity_at=latest,
+                    customer_owner_id=owner_id,
+                    customer_team_id=team_id,
+                    customer_grade=grade,
+                )
+            ],
+            update_conflicts=True,
+            unique_fields=["customer"],
+            update_fields=[
+                "last_activity_at",
+                "customer_owner_id",
+                "customer_team_id",
+                "customer_grade",
+            ],
+        )
+
+
+def sync_follow_up_copies(*, changed_since: datetime.datetime | None = None) -> int:
+    """Bring the owner / team / grade copies in ``CustomerFollowUp`` up to date with the
+    customers (those changed since ``changed_since``, or all); returns rows updated.
+    Run by the worker's tick, so a reassigned or regraded customer moves in the
+    "needs follow-up" list within a minute."""
+    from django.db import connection
+
+    f = CustomerFollowUp._meta.db_table
+    c = Customer._meta.db_table
+    where, params = "", []
+    if changed_since is not None:
+        where = " AND c.updated_at >= %s"
+        params = [connection.ops.adapt_datetimefield_value(changed_since)]
+    sql = (
+        f"UPDATE {f} SET customer_owner_id = c.owner_id, customer_team_id = c.team_id, "
+        f"customer_grade = c.grade FROM {c} c WHERE c.id = {f}.customer_id{where} AND ("
+        f"{f}.customer_owner_id IS DISTINCT FROM c.owner_id OR "
+        f"{f}.customer_team_id IS DISTINCT FROM c.team_id OR {f}.customer_grade <> c.grade)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
 
 
 def _schedule_reminder(task: Task) -> None:

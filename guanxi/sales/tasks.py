@@ -27,7 +27,7 @@ from django_tasks import task
 from guanxi.accounts.roles import Action, can
 from guanxi.core.notify import notify, send_notification_email
 from guanxi.sales.models import DigestSent, Lead, Task
-from guanxi.sales.services_followup import local_day_bounds, user_tz
+from guanxi.sales.services_followup import local_day_bounds, sync_follow_up_copies, user_tz
 
 logger = logging.getLogger(__name__)
 
@@ -181,15 +181,32 @@ def _send_digest(user, day, now) -> bool:
 # The self-scheduling tick ----------------------------------------------------------------
 
 
+# Customers changed since this time have their follow-up copies re-synced (None: all,
+# the first tick of a worker process). Kept a few minutes behind, for transactions that
+# were still open.
+_synced_until: datetime.datetime | None = None
+SYNC_MARGIN = datetime.timedelta(minutes=5)
+
+
+def sync_copies(now: datetime.datetime | None = None) -> int:
+    global _synced_until
+    now = now or timezone.now()
+    updated = sync_follow_up_copies(changed_since=_synced_until)
+    _synced_until = now - SYNC_MARGIN
+    return updated
+
+
 @task()
 def tick() -> dict:
-    """Send due reminders and digests, then schedule the next tick."""
+    """Send due reminders and digests, re-sync the follow-up list's copies of customer
+    owners and grades, then schedule the next tick."""
     try:
         reminded = process_due_reminders()
         digests = send_daily_digests()
+        synced = sync_copies()
     finally:
         schedule_next()
-    return {"reminded": reminded, "digests": digests}
+    return {"reminded": reminded, "digests": digests, "synced": synced}
 
 
 def next_due(now) -> datetime.datetime | None:

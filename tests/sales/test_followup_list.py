@@ -90,3 +90,26 @@ def test_pages_neither_skip_nor_repeat(alice):
             break
     assert len(seen) == len(set(seen)) == len(expected) and set(seen) == expected
     assert keys == sorted(keys)
+
+
+def test_a_reassigned_customer_moves_after_the_copies_are_synced(alice, bob, manager):
+    from guanxi.customers import services as customer_services
+    from guanxi.sales.tasks import sync_copies
+
+    c = make_customer(alice, name="Moved", grade="B", created_at=ago(100))
+    svc.activity_create(
+        actor=alice, data={"kind": "call", "customer": c.pk, "occurred_at": ago(50).isoformat()}
+    )
+    assert names(sel.needs_follow_up(alice)[0]) == ["Moved"]
+    customer_services.customer_update(actor=manager, customer=c, data={"owner": bob.pk})
+    # Before the sync the copy is stale: alice no longer sees it, bob not yet.
+    assert names(sel.needs_follow_up(alice)[0]) == []
+    assert names(sel.needs_follow_up(bob)[0]) == []
+    assert sync_copies() == 1
+    assert names(sel.needs_follow_up(bob)[0]) == ["Moved"]
+    # Regraded: under the rule of the new grade (A: 7 days, due since 43 days ago).
+    customer_services.customer_update(actor=manager, customer=c, data={"grade": "A"})
+    assert sync_copies() == 1
+    [row] = sel.needs_follow_up(bob, grade="A")[0]
+    assert row.days == 7
+    assert sync_copies() == 0  # nothing left to do
