@@ -16,10 +16,11 @@ end is the day of ``as_of`` in that zone. Time is in weeks, days / 7, as in Fade
 & Lee (2005); ``T`` runs from a customer's first purchase day to the calibration end day.
 
 The per-customer summary (first and last purchase day, number of purchase days, total
-value and the value of the first day) is computed by the database in one ``GROUP BY``
-(customer, day) then ``GROUP BY`` customer query, so a refit reads one row per customer,
-not one per order. Orders paid after ``as_of`` are left out; refunds are counted as
-the order stands now.
+value and the value of the first day) is computed in numpy from one scan of the orders
+that gives two integers per order (customer and day as one key, value in cents): read
+with ``COPY … (FORMAT binary)`` on PostgreSQL, that is several times faster than
+grouping 5M orders by (customer, day) and then by customer in the database. Orders
+paid after ``as_of`` are left out; refunds are counted as the order stands now.
 
 What is written
 ===============
@@ -96,7 +97,10 @@ HIGH_POTENTIAL_SHARE = 0.10
 HISTOGRAM_BINS = 20
 REFIT_TASK_PATH = "guanxi.analytics.clv_tasks.refit_clv"
 MAX_CLV = 10**13  # clv_12m is NUMERIC(16, 2)
-DAY_CODE = 10**12  # see read_summary
+# Order keys of _scan_orders: customer id × DAY_KEY + DAY_OFFSET + day (days since
+# 1970-01-01, ± 1,400 years).
+DAY_KEY = 2**20
+DAY_OFFSET = 2**19
 
 
 class NotEnoughHistory(ServiceError):
@@ -162,52 +166,9 @@ def _constant_offset(tz, start, end) -> datetime.timedelta | None:
 def read_summary(*, as_of: datetime.datetime, tz: zoneinfo.ZoneInfo | None = None):
     """Frequency, recency, T and repeat spend of every customer, from the orders."""
     tz = tz or zoneinfo.ZoneInfo(settings.TIME_ZONE)
-    counted = Order.objects.filter(paid_at__isnull=False, paid_at__lte=as_of).exclude(
-        status__in=NOT_COUNTED
-    )
-    span = {"start": None, "end": None}
-    if connection.vendor == "sqlite":
-        first = counted.order_by("paid_at").values_list("paid_at", flat=True).first()
-        span = {"start": first, "end": as_of}
-    day, day_params = _day_sql(tz, **span)
-    # SQLite would walk the paid_at index and fetch each order's row from there, ten
-    # times slower than reading the table once when (as usual) most orders qualify.
-    not_indexed = "NOT INDEXED" if connection.vendor == "sqlite" else ""
-    order_table = Order._meta.db_table
-    status_marks = ", ".join(["%s"] * len(NOT_COUNTED))
-    # One row per customer, without a join back for the first day's value: each
-    # purchase day is coded as day × 10^12 + its value in cents, so the smallest code
-    # is the first day together with what was spent on it.
-    sql = f"""
-        SELECT c, MIN(CAST(day AS BIGINT) * {DAY_CODE} + cents), MAX(day), COUNT(*),
-               SUM(cents)
-        FROM (
-            SELECT o.customer_id AS c, {day} AS day,
-                   SUM(CAST(ROUND((o.paid_amount - o.refunded_amount) * 100) AS BIGINT))
-                       AS cents
-            FROM {order_table} o {not_indexed}
-            WHERE o.paid_at IS NOT NULL AND o.paid_at <= %s
-              AND o.status NOT IN ({status_marks})
-            GROUP BY o.customer_id, {day}
-        ) d
-        GROUP BY c
-    """
-    params = [
-        *day_params,
-        connection.ops.adapt_datetimefield_value(as_of),
-        *NOT_COUNTED,
-        *day_params,
-    ]
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # Room for the hash aggregates of a few million orders (this query only).
-            cursor.execute("SET LOCAL work_mem = '256MB'")
-        cursor.execute(sql, params)
-        rows = _fetch_array(cursor, columns=5)
+    keys, cents = _scan_orders(as_of=as_of, tz=tz)
+    ids, first, last, n, first_cents, total_cents = _per_customer(keys, cents)
     end_day = _local_day_number(as_of, tz)
-    ids = rows[:, 0]
-    first, first_cents = np.divmod(rows[:, 1], DAY_CODE)
-    last, n, total_cents = rows[:, 2], rows[:, 3], rows[:, 4]
     first, last, n = (v.astype(np.float64) for v in (first, last, n))
     frequency = n - 1
     repeat_total = (total_cents - first_cents).astype(np.float64) / 100
@@ -221,6 +182,92 @@ def read_summary(*, as_of: datetime.datetime, tz: zoneinfo.ZoneInfo | None = Non
         T=(end_day - first) / clv.DAYS_PER_WEEK,
         monetary_value=monetary,
         first_day=first.astype(np.int64).astype("datetime64[D]"),
+    )
+
+
+def _scan_orders(*, as_of, tz) -> tuple[np.ndarray, np.ndarray]:
+    """Every counted order paid up to ``as_of`` as two int64 arrays: its key (customer
+    id × DAY_KEY + DAY_OFFSET + local day number, so that sorting the keys groups by
+    customer, then day) and its kept value in cents."""
+    counted = Order.objects.filter(paid_at__isnull=False, paid_at__lte=as_of).exclude(
+        status__in=NOT_COUNTED
+    )
+    span = {"start": None, "end": None}
+    if connection.vendor == "sqlite":
+        first = counted.order_by("paid_at").values_list("paid_at", flat=True).first()
+        span = {"start": first, "end": as_of}
+    day, day_params = _day_sql(tz, **span)
+    # SQLite would walk the paid_at index and fetch each order's row from there, ten
+    # times slower than reading the table once when (as usual) most orders qualify.
+    not_indexed = "NOT INDEXED" if connection.vendor == "sqlite" else ""
+    status_marks = ", ".join(["%s"] * len(NOT_COUNTED))
+    sql = f"""
+        SELECT CAST(o.customer_id AS BIGINT) * {DAY_KEY} + {DAY_OFFSET} + {day},
+               CAST(ROUND((o.paid_amount - o.refunded_amount) * 100) AS BIGINT)
+        FROM {Order._meta.db_table} o {not_indexed}
+        WHERE o.paid_at IS NOT NULL AND o.paid_at <= %s
+          AND o.status NOT IN ({status_marks})
+    """
+    params = [*day_params, connection.ops.adapt_datetimefield_value(as_of), *NOT_COUNTED]
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # A plain scan: compiling it (JIT) would take longer than it saves.
+            cursor.execute("SET LOCAL jit = off")
+            rows = _copy_int8_pairs(cursor, sql, params)
+        else:
+            cursor.execute(sql, params)
+            rows = _fetch_array(cursor, columns=2)
+    return rows[:, 0], rows[:, 1]
+
+
+def _copy_int8_pairs(cursor, sql: str, params) -> np.ndarray:
+    """The rows of a two-bigint-column query through ``COPY … TO STDOUT (FORMAT
+    binary)``, read straight into numpy (a few seconds for millions of rows, where
+    fetching them as Python tuples, or grouping them in the database, takes far longer)."""
+    raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+    query = raw.mogrify(sql, params)
+    data = bytearray()
+    with raw.copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as copy:
+        for chunk in copy:
+            data += chunk
+    # Header: 11-byte signature, flags (int32), extension length (int32) and extension;
+    # then per row: field count (int16), and per field its length (int32) and value;
+    # last, a field count of -1.
+    if bytes(data[:11]) != b"PGCOPY\n\xff\r\n\x00":
+        raise RuntimeError("unexpected COPY header")  # pragma: no cover
+    start = 19 + int.from_bytes(data[15:19], "big")
+    row = np.dtype([("n", ">i2"), ("l1", ">i4"), ("a", ">i8"), ("l2", ">i4"), ("b", ">i8")])
+    body = np.frombuffer(data, dtype=row, offset=start, count=(len(data) - start - 2) // 26)
+    if len(body) and not (
+        (body["n"] == 2).all() and (body["l1"] == 8).all() and (body["l2"] == 8).all()
+    ):
+        raise RuntimeError("unexpected NULL in the COPY rows")  # pragma: no cover
+    out = np.empty((len(body), 2), dtype=np.int64)
+    out[:, 0], out[:, 1] = body["a"], body["b"]
+    return out
+
+
+def _per_customer(keys: np.ndarray, cents: np.ndarray):
+    """Group the orders by (customer, day), then by customer: customer ids, first and
+    last purchase day, number of purchase days, value of the first day and in all."""
+    if not len(keys):
+        return (keys,) * 6
+    order = np.argsort(keys)
+    keys, cents = keys[order], cents[order]
+    day_starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+    day_cents = np.add.reduceat(cents, day_starts)
+    customer, day = np.divmod(keys[day_starts], DAY_KEY)
+    day = day - DAY_OFFSET
+    starts = np.flatnonzero(np.r_[True, customer[1:] != customer[:-1]])
+    ends = np.r_[starts[1:], len(customer)] - 1
+    total = np.add.reduceat(day_cents, starts)
+    return (
+        customer[starts],
+        day[starts],
+        day[ends],
+        ends - starts + 1,
+        day_cents[starts],
+        total,
     )
 
 
