@@ -345,6 +345,10 @@ def main(argv=None) -> int:
 
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)  # pages use the manifest
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # statistics for indexes added since the data
+        cursor.execute("ANALYZE")
     from guanxi.accounts.models import User
     from guanxi.sales.models import Activity, Opportunity
     from guanxi.sales.services_pipeline import default_pipeline

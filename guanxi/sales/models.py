@@ -294,17 +294,26 @@ class Opportunity(OwnedModel):
             models.Index(fields=["team", "created_at"], name="opp_team_idx"),
             models.Index(fields=["status", "closed_at"], name="opp_status_closed_idx"),
             models.Index(fields=["created_at", "id"], name="opp_created_idx"),
-            # Board: column totals (covering) and the newest cards of a column, for all,
-            # for an owner and for a team; funnel: a pipeline's opportunities by creation.
+            # Board: column totals (covering, with the expected close date filter) and the
+            # newest cards of a column, for all, for an owner and for a team; funnel: a
+            # pipeline's opportunities by creation (covering).
             models.Index(
-                fields=["pipeline", "status", "stage", "amount"], name="opp_board_totals_idx"
+                fields=["pipeline", "status", "stage", "expected_close", "amount"],
+                name="opp_board_sums_idx",
             ),
             models.Index(fields=["stage", "stage_entered_at"], name="opp_board_cards_idx"),
             models.Index(
                 fields=["owner", "stage", "stage_entered_at"], name="opp_board_owner_idx"
             ),
             models.Index(fields=["team", "stage", "stage_entered_at"], name="opp_board_team_idx"),
-            models.Index(fields=["pipeline", "created_at"], name="opp_pipeline_created_idx"),
+            models.Index(
+                fields=["team", "pipeline", "status", "stage", "expected_close", "amount", "owner"],
+                name="opp_board_team_sums_idx",
+            ),
+            models.Index(
+                fields=["pipeline", "created_at", "reached_stage", "status", "stage", "amount"],
+                name="opp_funnel_idx",
+            ),
         ]
 
     def __str__(self):

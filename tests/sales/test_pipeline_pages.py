@@ -296,3 +296,13 @@ def test_pipeline_settings(web_as, admin_user, manager):
 def test_nav_has_pipeline_and_funnel(web_as, alice):
     html = web_as(alice).get("/sales/funnel/").content.decode()
     assert 'href="/sales/pipelines/"' in html and 'href="/sales/funnel/"' in html
+
+
+def test_manager_board_counts_own_deals_outside_the_team_once(web_as, manager, west, acme, deals):
+    mine = svc.opportunity_create(manager, {"name": "Mine", "customer": acme.pk, "amount": "7"})
+    Opportunity.objects.filter(pk=mine.pk).update(team=west)
+    pipeline = svc.default_pipeline()
+    response = web_as(manager).get(f"/sales/pipelines/{pipeline.pk}/board/")
+    column = response.context["columns"][0]
+    assert column.count == 4 and column.amount == Decimal("607.00")
+    assert "Mine" in [c.name for c in column.cards]

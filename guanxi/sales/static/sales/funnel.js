@@ -7,6 +7,7 @@ document.addEventListener("DOMContentLoaded", function () {
   var chart = echarts.init(el, null, { renderer: "svg" });
   var max = data.reduce(function (m, d) { return Math.max(m, d.n); }, 0) || 1;
   chart.setOption({
+    animation: false,
     color: ["#c2410c", "#ea580c", "#f97316", "#fb923c", "#15803d", "#6b7280"],
     tooltip: { trigger: "item", formatter: "{b}: {c}" },
     series: [{
