@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from guanxi.accounts.roles import Scope, role_of
 from guanxi.core.errors import ValidationFailed
 from guanxi.core.models import Notification
-from guanxi.core.visibility import can_see, visibility_q, visible_to
+from guanxi.core.visibility import can_see, visible_to
 from guanxi.customers.models import Customer
 from guanxi.sales.models import Activity, CustomerFollowUp, Task
 from guanxi.sales.services_followup import local_day_bounds, local_today, policy_days
@@ -130,18 +130,18 @@ def needs_follow_up(
     days = policy_days()
     grades = list(days) if grade is None else [grade]
     after = _decode(cursor) if cursor else None
-    seen = visibility_q(user, Customer)
     # The scope as ranges of the copies in CustomerFollowUp: one query per range, so
     # each is an index range read in order (own; a manager's team; everything).
     scope = role_of(user).scope if user is not None and user.is_authenticated else None
     if scope == Scope.ALL:
-        ranges = [Q()]
+        ranges, customer_ranges = [Q()], [Q()]
     elif scope is None or not user.is_active:
         return [], None
     elif scope == Scope.TEAM and user.team_id:
         ranges = [Q(customer_owner_id=user.pk), Q(customer_team_id=user.team_id)]
+        customer_ranges = [Q(owner_id=user.pk), Q(team_id=user.team_id)]
     else:
-        ranges = [Q(customer_owner_id=user.pk)]
+        ranges, customer_ranges = [Q(customer_owner_id=user.pk)], [Q(owner_id=user.pk)]
     candidates: dict[int, tuple] = {}
     for g in grades:
         if g not in days:
@@ -154,22 +154,26 @@ def needs_follow_up(
                 scope_q, customer_grade=g, last_activity_at__lt=cutoff
             )
             if low is not None:
-                touched = touched.filter(
-                    Q(last_activity_at__gt=low) | Q(last_activity_at=low, customer_id__gt=after[1])
+                # ">= low AND (> low OR id > last)": a range start on the index.
+                touched = touched.filter(last_activity_at__gte=low).filter(
+                    Q(last_activity_at__gt=low) | Q(customer_id__gt=after[1])
                 )
             for pk, at in touched.order_by("last_activity_at", "customer_id").values_list(
                 "customer_id", "last_activity_at"
             )[: size + 1]:
                 candidates[pk] = (at + span, pk, at, True, days[g], g)
-        fresh = Customer.objects.filter(
-            seen, grade=g, created_at__lt=cutoff, follow_up__isnull=True
-        )
-        if low is not None:
-            fresh = fresh.filter(Q(created_at__gt=low) | Q(created_at=low, id__gt=after[1]))
-        for pk, at in fresh.order_by("created_at", "id").values_list("id", "created_at")[
-            : size + 1
-        ]:
-            candidates[pk] = (at + span, pk, at, False, days[g], g)
+        for scope_q in customer_ranges:
+            fresh = Customer.objects.filter(
+                scope_q, grade=g, created_at__lt=cutoff, follow_up__isnull=True
+            )
+            if low is not None:
+                fresh = fresh.filter(created_at__gte=low).filter(
+                    Q(created_at__gt=low) | Q(id__gt=after[1])
+                )
+            for pk, at in fresh.order_by("created_at", "id").values_list("id", "created_at")[
+                : size + 1
+            ]:
+                candidates[pk] = (at + span, pk, at, False, days[g], g)
     ordered = sorted(candidates.values(), key=lambda c: (c[0], c[1]))
     page = ordered[:size]
     more = len(ordered) > size
