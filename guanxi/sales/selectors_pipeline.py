@@ -13,6 +13,7 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from guanxi.accounts.roles import Scope, role_of
 from guanxi.core.errors import ValidationFailed
@@ -178,7 +179,16 @@ def column_cards(user, pipeline, stage, filters, *, cursor=None, size=CARDS_PER_
         "owner__first_name",
         "owner__last_name",
     )
-    return keyset_page(qs, order="-stage_entered_at", cursor=cursor, size=size, parse=_parse_dt)
+    cards, next_cursor = keyset_page(
+        qs, order="-stage_entered_at", cursor=cursor, size=size, parse=_parse_dt
+    )
+    now = timezone.now()
+    for card in cards:
+        days = max(0, (now - card.stage_entered_at).days)
+        card.days_label = ngettext("%(days)d day in stage", "%(days)d days in stage", days) % {
+            "days": days
+        }
+    return cards, next_cursor
 
 
 def board(user, pipeline: Pipeline, filters: Filters, *, size=CARDS_PER_COLUMN) -> list[Column]:

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -51,6 +52,11 @@ def _filter_context(request, filters):
     }
 
 
+def _urls() -> dict:
+    """Address prefixes for the cards (one reverse per page, not two per card)."""
+    return {"opportunities": reverse("sales:opportunities")}
+
+
 def _pipeline_or_default(pk=None) -> Pipeline:
     if pk:
         return get_object_or_404(Pipeline, pk=pk)
@@ -86,6 +92,7 @@ def board(request, pk: int):
         "can_move": can(request.user, Action.CHANGE),
         "can_create": can(request.user, Action.CREATE),
         "closed_days": selectors_pipeline.CLOSED_DAYS,
+        "urls": _urls(),
         **_filter_context(request, filters),
     }
     return render(request, "sales/pipeline/board.html", context)
@@ -108,6 +115,7 @@ def board_more(request, pk: int, stage_pk: int):
             "column": {"stage": stage, "cards": cards, "next_cursor": next_cursor},
             "filter_query": urlencode(filters.query()),
             "can_move": can(request.user, Action.CHANGE),
+            "urls": _urls(),
         },
     )
 
