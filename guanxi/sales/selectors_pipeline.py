@@ -17,6 +17,7 @@ from django.utils.translation import ngettext
 
 from guanxi.accounts.roles import Scope, role_of
 from guanxi.core.errors import ValidationFailed
+from guanxi.core.pagination import _encode as encode_cursor
 from guanxi.core.pagination import keyset_page
 from guanxi.core.visibility import visible_to
 from guanxi.sales.models import Opportunity, Pipeline, Stage, StageChange
@@ -179,9 +180,30 @@ def column_cards(user, pipeline, stage, filters, *, cursor=None, size=CARDS_PER_
         "owner__first_name",
         "owner__last_name",
     )
-    cards, next_cursor = keyset_page(
-        qs, order="-stage_entered_at", cursor=cursor, size=size, parse=_parse_dt
-    )
+    parts = _disjoint_parts(user, qs)
+    if len(parts) == 1:
+        cards, next_cursor = keyset_page(
+            qs, order="-stage_entered_at", cursor=cursor, size=size, parse=_parse_dt
+        )
+    else:
+        # A team scope: the newest of each index range, merged (the "own or team" OR
+        # would read and sort the whole column).
+        pages = [
+            keyset_page(part, order="-stage_entered_at", cursor=cursor, size=size, parse=_parse_dt)
+            for part in parts
+        ]
+        merged = sorted(
+            (card for rows, _next in pages for card in rows),
+            key=lambda c: (c.stage_entered_at, c.pk),
+            reverse=True,
+        )
+        cards = merged[:size]
+        more = len(merged) > size or any(next_ for _rows, next_ in pages)
+        next_cursor = (
+            encode_cursor([cards[-1].stage_entered_at.isoformat(), cards[-1].pk])
+            if more and cards
+            else None
+        )
     now = timezone.now()
     for card in cards:
         days = max(0, (now - card.stage_entered_at).days)

@@ -306,3 +306,18 @@ def test_manager_board_counts_own_deals_outside_the_team_once(web_as, manager, w
     column = response.context["columns"][0]
     assert column.count == 4 and column.amount == Decimal("607.00")
     assert "Mine" in [c.name for c in column.cards]
+
+
+def test_manager_column_pages_merge_team_and_own_outside_team(manager, west, acme, deals):
+    mine = svc.opportunity_create(manager, {"name": "Mine", "customer": acme.pk})
+    Opportunity.objects.filter(pk=mine.pk).update(team=west)
+    pipeline, first = svc.default_pipeline(), stages()[0]
+    seen, cursor = [], None
+    for _ in range(6):
+        cards, cursor = selectors_pipeline.column_cards(
+            manager, pipeline, first, selectors_pipeline.Filters(), cursor=cursor, size=1
+        )
+        seen += [c.name for c in cards]
+        if not cursor:
+            break
+    assert seen == ["Mine", "Deal 2", "Deal 1", "Deal 0"]
