@@ -174,9 +174,41 @@ def transactions_in_period(customer_ids, dates, *, start, end, for_customers) ->
 
 def _group_rows(*columns) -> tuple[list[np.ndarray], np.ndarray]:
     """Unique rows of the given equal-length columns and how many times each occurs."""
-    stacked = np.column_stack([np.asarray(c, dtype=np.float64) for c in columns])
-    uniq, counts = np.unique(stacked, axis=0, return_counts=True)
-    return [uniq[:, i] for i in range(uniq.shape[1])], counts.astype(np.float64)
+    uniq, counts, _inverse = group_rows(*columns)
+    return uniq, counts.astype(np.float64)
+
+
+def group_rows(*columns) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Unique rows of the given equal-length float columns (sorted by the first column,
+    then the next ...), how many times each occurs, and for each input row the index of
+    its unique row. As ``np.unique(np.column_stack(columns), axis=0, return_counts=True,
+    return_inverse=True)``, but several times faster: one lexsort of the columns."""
+    columns = [np.asarray(c, dtype=np.float64) for c in columns]
+    n = len(columns[0])
+    if n == 0:
+        return [c[:0] for c in columns], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    order = np.lexsort(columns[::-1])  # the last key of lexsort is the primary one
+    ordered = [c[order] for c in columns]
+    new = np.zeros(n, dtype=bool)
+    new[0] = True
+    for c in ordered:
+        new[1:] |= c[1:] != c[:-1]
+    starts = np.flatnonzero(new)
+    inverse = np.empty(n, dtype=np.int64)
+    inverse[order] = np.cumsum(new) - 1
+    return [c[starts] for c in ordered], np.diff(np.r_[starts, n]), inverse
+
+
+class _Distinct:
+    """The distinct values of an array (the purchase counts x: a few dozen values for
+    hundreds of thousands of customers), to compute costly functions of them once."""
+
+    def __init__(self, values: np.ndarray):
+        self.values, self.index = np.unique(values, return_inverse=True)
+        self.index = self.index.reshape(-1)
+
+    def map(self, function) -> np.ndarray:
+        return function(self.values)[self.index]
 
 
 def _fit(neg_loglik_and_grad, n_params: int, total_weight: float):
@@ -207,7 +239,7 @@ def _fit(neg_loglik_and_grad, n_params: int, total_weight: float):
 # --------------------------------------------------------------------------- BG/NBD
 
 
-def _bgnbd_terms(params, x, t_x, T):
+def _bgnbd_terms(params, x, t_x, T, xd: _Distinct | None = None):
     """log A1 + log A2, log A3 and log A4 of [FHL05] eq. (6)-(7):
 
     L = A1 * A2 * (A3 + [x > 0] * A4) with
@@ -219,15 +251,10 @@ def _bgnbd_terms(params, x, t_x, T):
     powers for frequent buyers.
     """
     r, alpha, a, b = params
-    log_a12 = (
-        special.gammaln(r + x)
-        - special.gammaln(r)
-        + r * np.log(alpha)
-        + special.gammaln(a + b)
-        + special.gammaln(b + x)
-        - special.gammaln(b)
-        - special.gammaln(a + b + x)
-    )
+    xd = xd or _Distinct(x)
+    log_a12 = xd.map(
+        lambda v: special.gammaln(r + v) + special.gammaln(b + v) - special.gammaln(a + b + v)
+    ) + (special.gammaln(a + b) - special.gammaln(r) + r * np.log(alpha) - special.gammaln(b))
     log_a3 = -(r + x) * np.log(alpha + T)
     repeat = x > 0
     # A4 only exists for x > 0 (the customer could have dropped out after the last
@@ -247,9 +274,10 @@ def bgnbd_loglik(params, x, t_x, T, weights=None) -> float:
     return float(np.sum(ll if weights is None else ll * weights))
 
 
-def _bgnbd_neg_loglik_and_grad(params, x, t_x, T, weights):
+def _bgnbd_neg_loglik_and_grad(params, x, t_x, T, weights, xd: _Distinct | None = None):
     r, alpha, a, b = params
-    log_a12, log_a3, log_a4 = _bgnbd_terms(params, x, t_x, T)
+    xd = xd or _Distinct(x)
+    log_a12, log_a3, log_a4 = _bgnbd_terms(params, x, t_x, T, xd)
     log_sum = np.logaddexp(log_a3, log_a4)
     ll = log_a12 + log_sum
     # Shares of A3 and A4 in (A3 + A4): the derivative of log(A3 + A4) is
@@ -258,12 +286,13 @@ def _bgnbd_neg_loglik_and_grad(params, x, t_x, T, weights):
     w4 = np.exp(log_a4 - log_sum)  # 0 where x == 0
     log_at_T, log_at_tx = np.log(alpha + T), np.log(alpha + t_x)
     b_x_1 = np.where(x > 0, b + x - 1, 1.0)  # unused where w4 == 0; avoids 1/0
-    d_r = special.digamma(r + x) - special.digamma(r) + np.log(alpha)
+    d_r = xd.map(lambda v: special.digamma(r + v)) - special.digamma(r) + np.log(alpha)
     d_r -= w3 * log_at_T + w4 * log_at_tx
     d_alpha = r / alpha - (r + x) * (w3 / (alpha + T) + w4 / (alpha + t_x))
-    psi_ab, psi_abx = special.digamma(a + b), special.digamma(a + b + x)
+    psi_ab, psi_abx = special.digamma(a + b), xd.map(lambda v: special.digamma(a + b + v))
     d_a = psi_ab - psi_abx + w4 / a
-    d_b = psi_ab + special.digamma(b + x) - special.digamma(b) - psi_abx - w4 / b_x_1
+    psi_bx = xd.map(lambda v: special.digamma(b + v))
+    d_b = psi_ab + psi_bx - special.digamma(b) - psi_abx - w4 / b_x_1
     grads = np.stack([d_r, d_alpha, d_a, d_b])
     return -float(ll @ weights), -(grads @ weights)
 
@@ -281,8 +310,9 @@ def fit_bgnbd(x, t_x, T) -> BgNbdParams:
     if np.any(x < 0) or np.any(t_x < 0) or np.any(t_x > T):
         raise ValueError("need x >= 0 and 0 <= t_x <= T")
     (gx, gtx, gT), weights = _group_rows(x, t_x, T)
+    xd = _Distinct(gx)
     params, loglik = _fit(
-        lambda p: _bgnbd_neg_loglik_and_grad(p, gx, gtx, gT, weights), 4, weights.sum()
+        lambda p: _bgnbd_neg_loglik_and_grad(p, gx, gtx, gT, weights, xd), 4, weights.sum()
     )
     return BgNbdParams(*(float(v) for v in params), float(loglik))
 
@@ -358,7 +388,7 @@ def simulate_bgnbd(T, params, *, seed=None) -> tuple[np.ndarray, np.ndarray]:
 # --------------------------------------------------------------------------- Gamma-Gamma
 
 
-def _gg_loglik_terms(params, x, m):
+def _gg_loglik_terms(params, x, m, xd: _Distinct | None = None):
     """Log-density of the average repeat spend m of a customer with x repeat purchases,
     [FH13] eq. (3) / [FHL05b]:
 
@@ -366,25 +396,29 @@ def _gg_loglik_terms(params, x, m):
                               * gamma^q m^(p x - 1) x^(p x) / (gamma + m x)^(p x + q)
     """
     p, q, gamma = params
+    xd = xd or _Distinct(x)
     px = p * x
     return (
-        special.gammaln(px + q)
-        - special.gammaln(px)
+        xd.map(lambda v: special.gammaln(p * v + q) - special.gammaln(p * v) + p * v * np.log(v))
         - special.gammaln(q)
         + q * np.log(gamma)
         + (px - 1) * np.log(m)
-        + px * np.log(x)
         - (px + q) * np.log(gamma + m * x)
     )
 
 
-def _gg_neg_loglik_and_grad(params, x, m, weights):
+def _gg_neg_loglik_and_grad(params, x, m, weights, xd: _Distinct | None = None, log_m=None):
+    """Minus the log-likelihood and its gradient; ``xd`` (the distinct x) and ``log_m``
+    can be given once for all the calls of a fit."""
     p, q, gamma = params
+    xd = xd or _Distinct(x)
+    log_m = np.log(m) if log_m is None else log_m
     px = p * x
-    ll = _gg_loglik_terms(params, x, m)
-    psi_pxq = special.digamma(px + q)
+    ll = _gg_loglik_terms(params, x, m, xd)
+    psi_pxq = xd.map(lambda v: special.digamma(p * v + q))
     log_gmx = np.log(gamma + m * x)
-    d_p = x * (psi_pxq - special.digamma(px) + np.log(m) + np.log(x) - log_gmx)
+    psi_px_log_x = xd.map(lambda v: np.log(v) - special.digamma(p * v))
+    d_p = x * (psi_pxq + psi_px_log_x + log_m - log_gmx)
     d_q = psi_pxq - special.digamma(q) + np.log(gamma) - log_gmx
     d_gamma = q / gamma - (px + q) / (gamma + m * x)
     grads = np.stack([d_p, d_q, d_gamma])
@@ -404,7 +438,10 @@ def fit_gamma_gamma(frequency, monetary) -> GammaGammaParams:
     if not use.any():
         raise ValueError("Gamma-Gamma needs customers with repeat purchases")
     (gx, gm), weights = _group_rows(x[use], m[use])
-    params, loglik = _fit(lambda p: _gg_neg_loglik_and_grad(p, gx, gm, weights), 3, weights.sum())
+    xd, log_m = _Distinct(gx), np.log(gm)
+    params, loglik = _fit(
+        lambda p: _gg_neg_loglik_and_grad(p, gx, gm, weights, xd, log_m), 3, weights.sum()
+    )
     return GammaGammaParams(*(float(v) for v in params), float(loglik))
 
 

@@ -316,10 +316,7 @@ def predict(
     x, t_x, T = summary.frequency, summary.recency, summary.T
     # Many customers share a history (one-time buyers of the same day, ...): compute
     # each distinct (x, t_x, T, m) once.
-    stacked = np.column_stack([x, t_x, T, summary.monetary_value])
-    uniq, inverse = np.unique(stacked, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    ux, utx, uT, um = (uniq[:, i] for i in range(4))
+    (ux, utx, uT, um), _counts, inverse = clv.group_rows(x, t_x, T, summary.monetary_value)
     weeks = horizon_months * clv.WEEKS_PER_MONTH
     expected = clv.bgnbd_expected_purchases(weeks, ux, utx, uT, bgnbd)
     alive = clv.bgnbd_p_alive(ux, utx, uT, bgnbd)

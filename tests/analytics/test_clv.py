@@ -278,6 +278,20 @@ def test_grouping_identical_customers_does_not_change_the_likelihood(calibration
     )
 
 
+def test_group_rows_is_numpys_unique_of_the_rows():
+    rng = np.random.default_rng(5)
+    columns = [rng.integers(0, 4, 500).astype(float), rng.integers(0, 3, 500) / 7, rng.random(500)]
+    columns[2][::3] = 0.5  # many repeated rows
+    uniq, counts, inverse = clv.group_rows(*columns)
+    expected, expected_inverse, expected_counts = np.unique(
+        np.column_stack(columns), axis=0, return_inverse=True, return_counts=True
+    )
+    assert np.array_equal(np.column_stack(uniq), expected)
+    assert np.array_equal(counts, expected_counts)
+    assert np.array_equal(inverse, expected_inverse.reshape(-1))
+    assert [len(c) for c in clv.group_rows(np.array([]), np.array([]))[0]] == [0, 0]
+
+
 def test_expected_spend_shrinks_towards_the_population_mean():
     params = (6.25, 3.74, 15.44)
     population_mean = 6.25 * 15.44 / (3.74 - 1)
