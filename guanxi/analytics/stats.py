@@ -47,7 +47,7 @@ import decimal
 import logging
 from collections.abc import Iterable
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 
@@ -75,6 +75,7 @@ CHUNK = 50_000  # customer ids per rebuild transaction
 log = logging.getLogger(__name__)
 LOCK_KEY = 727_001
 BATCH = 1000  # events per consumer transaction
+DEADLOCK_RETRIES = 3
 REFRESH_CHUNK = 500  # customers per set-based recompute statement
 
 
@@ -220,15 +221,30 @@ def process_events(*, limit: int = BATCH) -> int:
     holds up only itself."""
     total = 0
     while True:
-        try:
-            with transaction.atomic():
-                seen, handled = _process_batch(limit)
-        except Exception:
-            log.exception("statistics batch failed; handling its events one by one")
+        for attempt in range(DEADLOCK_RETRIES + 1):
+            try:
+                with transaction.atomic():
+                    seen, handled = _process_batch(limit)
+                break
+            except OperationalError as exc:
+                # Another writer of the same statistics rows (an RFM or CLV run) locked
+                # them in another order: PostgreSQL aborted this batch, which is safe to
+                # run again.
+                if attempt < DEADLOCK_RETRIES and _is_deadlock(exc):
+                    continue
+                log.exception("statistics batch failed; handling its events one by one")
+            except Exception:
+                log.exception("statistics batch failed; handling its events one by one")
             seen = handled = events.consume(CONSUMER, handle_event, EVENT_NAMES, limit=limit)
+            break
         total += handled
         if seen < limit:
             return total
+
+
+def _is_deadlock(exc: Exception) -> bool:
+    cause = exc.__cause__
+    return getattr(cause, "sqlstate", None) == "40P01" or "deadlock" in str(exc).lower()
 
 
 def _process_batch(limit: int) -> tuple[int, int]:
@@ -297,6 +313,7 @@ def apply_orders(order_ids: Iterable[int], customer_ids: Iterable[int] = ()) -> 
                 (now_of_chunk if is_current else customers).add(customer_id)
         current |= now_of_chunk
         _refresh_orders(chunk)
+        _lock_stats_rows(sorted(now_of_chunk))
         _refresh_stats_of_orders(chunk, sorted(now_of_chunk))
     moved = sorted(customers - current)
     for start in range(0, len(moved), REFRESH_CHUNK):
@@ -376,6 +393,20 @@ def _refresh_orders(order_ids: list[int]) -> None:
         cursor.execute(
             _ledger_insert_sql(t, f"o.id IN ({marks})", f"i.order_id IN ({marks})"),
             [*order_ids, *order_ids, *NOT_COUNTED],
+        )
+
+
+def _lock_stats_rows(customer_ids: list[int]) -> None:
+    """Lock these statistics rows in id order before writing them (PostgreSQL), so that
+    another writer of many rows (an RFM or CLV run) and this one rarely wait on each
+    other in a circle; when they do, the batch is retried."""
+    if connection.vendor != "postgresql" or not customer_ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT customer_id FROM {_tables()['stats']} WHERE customer_id IN "
+            f"({', '.join(['%s'] * len(customer_ids))}) ORDER BY customer_id FOR UPDATE",
+            customer_ids,
         )
 
 

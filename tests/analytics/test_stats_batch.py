@@ -98,3 +98,28 @@ def test_an_order_that_changed_customer_is_taken_from_the_old_one(shop):
     incremental = (stats_table(), rollup.day_table(), rollup.chain_table())
     stats.rebuild()
     assert (stats_table(), rollup.day_table(), rollup.chain_table()) == incremental
+
+
+def test_a_batch_chosen_as_deadlock_victim_is_run_again_as_a_batch(shop, monkeypatch):
+    from django.db import OperationalError
+
+    from guanxi.core import events
+
+    shop.buy("T1", "b1", at("2024-03-01"), [SHIRT])
+    real = stats._process_batch
+    calls = []
+
+    def deadlocked_once(limit):
+        calls.append(limit)
+        if len(calls) == 1:
+            raise OperationalError("deadlock detected")
+        return real(limit)
+
+    def per_event(*args, **kwargs):
+        raise AssertionError("a deadlock is retried as a batch, not event by event")
+
+    monkeypatch.setattr(stats, "_process_batch", deadlocked_once)
+    monkeypatch.setattr(events, "consume", per_event)
+    assert stats.process_events() == 2
+    assert len(calls) == 2
+    assert stats_table() == expected_table()
