@@ -14,9 +14,7 @@ NOW = timezone.make_aware(datetime.datetime(2026, 11, 23, 8, 30, 15, 123456))
 
 
 def _customer_row(alice, **values) -> dict:
-    row = {
-        f.attname: f.get_default() for f in Customer._meta.concrete_fields if not f.primary_key
-    }
+    row = {f.attname: f.get_default() for f in Customer._meta.concrete_fields if not f.primary_key}
     row.update(
         name="张伟",
         name_pinyin="zhangwei",
