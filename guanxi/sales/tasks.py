@@ -209,6 +209,23 @@ def tick() -> dict:
     return {"reminded": reminded, "digests": digests, "synced": synced}
 
 
+def prune_ticks(now) -> int:
+    """Forget finished ticks older than a day (one is written every minute)."""
+    backend = tick.get_backend()
+    if not getattr(backend, "supports_defer", False):
+        return 0
+    try:
+        from django_tasks_db.models import DBTaskResult
+    except ImportError:
+        return 0
+    deleted, _n = DBTaskResult.objects.filter(
+        task_path=tick.module_path,
+        status="SUCCESSFUL",
+        finished_at__lt=now - datetime.timedelta(days=1),
+    ).delete()
+    return deleted
+
+
 def next_due(now) -> datetime.datetime | None:
     return (
         Task.objects.filter(status=Task.Status.OPEN, reminded_at__isnull=True, due_at__gt=now)
@@ -220,6 +237,7 @@ def next_due(now) -> datetime.datetime | None:
 
 def schedule_next(now: datetime.datetime | None = None):
     now = now or timezone.now()
+    prune_ticks(now)
     due = next_due(now)
     return schedule(at=min(due, now + TICK_EVERY) if due else now + TICK_EVERY)
 

@@ -204,3 +204,13 @@ def test_immediate_backend_never_recurses(alice):
     """With the test backend (runs at once, cannot defer) scheduling does nothing."""
     assert background.schedule() is None
     assert background.start_scheduler() is None
+
+
+def test_old_finished_ticks_are_pruned(db_backend, fixed_clock):
+    DBTaskResult = db_backend
+    background.start_scheduler()
+    DBTaskResult.objects.update(status="SUCCESSFUL", finished_at=START - datetime.timedelta(days=2))
+    background.start_scheduler()
+    assert DBTaskResult.objects.filter(status="SUCCESSFUL").count() == 1
+    assert background.prune_ticks(START) == 1
+    assert DBTaskResult.objects.filter(status="SUCCESSFUL").count() == 0
