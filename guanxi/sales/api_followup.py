@@ -34,8 +34,9 @@ class ActivityOut(Schema):
 
     @staticmethod
     def resolve_follow_up_task_id(obj):
-        task = obj.follow_up_tasks.filter(status="open").values_list("id", flat=True).first()
-        return task
+        if hasattr(obj, "open_task_id"):  # annotated by the list
+            return obj.open_task_id
+        return obj.follow_up_tasks.filter(status="open").values_list("id", flat=True).first()
 
 
 class ActivityIn(InputSchema):

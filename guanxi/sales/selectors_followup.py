@@ -6,7 +6,7 @@ import dataclasses
 import datetime
 import json
 
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -56,7 +56,10 @@ def task_list(user, *, params: dict, limit: int = 50, offset: int = 0):
 
 
 def activity_list(user, *, params: dict, limit: int = 50, offset: int = 0):
-    qs = visible_to(user, Activity.objects.all()).select_related("customer", "owner")
+    open_task = Task.objects.filter(activity=OuterRef("pk"), status=Task.Status.OPEN)
+    qs = visible_to(user, Activity.objects.all()).annotate(
+        open_task_id=Subquery(open_task.values("id")[:1])
+    )
     for name in ("customer", "lead", "opportunity", "owner"):
         if params.get(name):
             qs = qs.filter(**{f"{name}_id": params[name]})

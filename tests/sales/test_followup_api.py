@@ -164,3 +164,22 @@ def test_notifications_api(api_as, alice, bob):
     assert api.get("/notifications", unread=True).json()["items"] == []
     other.refresh_from_db()
     assert other.read_at is None
+
+
+def test_activity_list_query_count_does_not_grow(api_as, alice, django_assert_max_num_queries):
+    customer = make_customer(alice)
+    api = api_as(alice)
+    for _i in range(3):
+        api.post(
+            "/activities", {"kind": "call", "customer": customer.pk, "next_follow_up": "2099-01-01"}
+        )
+    with django_assert_max_num_queries(6) as captured:
+        r = api.get("/activities")
+    few = len(captured)
+    for _i in range(10):
+        api.post(
+            "/activities", {"kind": "call", "customer": customer.pk, "next_follow_up": "2099-01-01"}
+        )
+    with django_assert_max_num_queries(few):
+        r = api.get("/activities")
+    assert len(r.json()) == 13 and all(a["follow_up_task_id"] for a in r.json())
