@@ -12,13 +12,12 @@ from django.contrib.auth.decorators import login_required
 from django.db.models import Count
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
-from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from guanxi.accounts.roles import Action, Scope, can, require, role_of
-from guanxi.core import audit
+from guanxi.core import audit, audit_display
 from guanxi.core.errors import ValidationFailed
 from guanxi.core.timeline import timeline_for
 from guanxi.customers import customfields, selectors, services
@@ -444,14 +443,6 @@ def tag_delete(request, tag_id: int):
 
 # Audit history, readable ------------------------------------------------------------------
 
-CHOICE_LABELS = {
-    "kind": Customer.Kind,
-    "gender": Customer.Gender,
-    "source": Customer.Source,
-    "stage": Customer.Stage,
-    "grade": Customer.Grade,
-}
-
 
 def _label(name: str, fields_by_key: dict) -> str:
     if name.startswith("consent."):
@@ -463,22 +454,11 @@ def _label(name: str, fields_by_key: dict) -> str:
         return str(fields_by_key[key].label) if key in fields_by_key else key
     if name == "tags":
         return _("Tags")
-    try:
-        return capfirst(str(Customer._meta.get_field(name).verbose_name))
-    except Exception:  # noqa: BLE001 - an old entry may name a field that is gone
-        return name
+    return audit_display.field_label(Customer, name)
 
 
 def _value(name: str, value) -> str:
-    if value is None or value == "" or value == [] or value == {}:
-        return "—"
-    if isinstance(value, bool):
-        return _("Yes") if value else _("No")
-    if isinstance(value, list):
-        return ", ".join(str(v) for v in value)
-    if name in CHOICE_LABELS:
-        return str(dict(CHOICE_LABELS[name].choices).get(value, value))
-    return str(value)
+    return audit_display.field_value(Customer, name, value)
 
 
 def _change_order(fields) -> dict[str, int]:

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 
 from guanxi.accounts.roles import Action, Scope, can, require, role_of
 from guanxi.accounts.throttle import client_ip
+from guanxi.core import audit_display
 from guanxi.core.errors import ServiceError, ValidationFailed
 from guanxi.customers.models import Customer, ImportJob
 from guanxi.sales import forms_leads, importing_leads, selectors_leads, services_leads
@@ -180,7 +181,12 @@ def lead_detail(request, pk: int, *, errors=None, status=200):
         "lead": lead,
         "activities": selectors_leads.activities_of(user=request.user, lead=lead),
         "tasks": selectors_leads.tasks_of(user=request.user, lead=lead),
-        "history": selectors_leads.history_of(lead),
+        "history": audit_display.change_rows(
+            selectors_leads.history_of(lead),
+            Lead,
+            choices={"source": Customer.Source.choices},
+            order=services_leads.AUDITED_FIELDS,  # stored JSON may not keep the order
+        ),
         "statuses": [(v, label) for v, label in Lead.Status.choices if v != Lead.Status.CONVERTED],
         "can_change": can(request.user, Action.CHANGE) and not lead.is_read_only,
         "can_assign": can(request.user, Action.ASSIGN) and not lead.is_read_only,
