@@ -192,6 +192,11 @@ DEFAULT_FROM_EMAIL = os.environ.get("GUANXI_DEFAULT_FROM_EMAIL", "Guanxi <norepl
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Where links in e-mails sent by background tasks (reminders, digests) point.
 GUANXI_BASE_URL = os.environ.get("GUANXI_BASE_URL", "http://127.0.0.1:8000")
+# The daily digest e-mail goes out from this hour of each user's local day.
+GUANXI_DIGEST_HOUR = envint("GUANXI_DIGEST_HOUR", 8)
+# Public web-to-lead forms: at most this many leads per IP address in this many minutes.
+GUANXI_LEAD_FORM_MAX = envint("GUANXI_LEAD_FORM_MAX", 5)
+GUANXI_LEAD_FORM_MINUTES = envint("GUANXI_LEAD_FORM_MINUTES", 10)
 
 # Background work: Django's Tasks API with the database backend, so no broker is needed.
 TASKS = {

@@ -12,6 +12,12 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 CHROMIUM = os.environ.get("GUANXI_CHROMIUM", "/usr/bin/chromium")
 SCREENS = Path(os.environ.get("GUANXI_SCREENS", "/tmp/guanxi-screens"))
 VIEWPORTS = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 375, "height": 812}}
+# A phone's user agent: SortableJS (the pipeline board) picks its touch and auto-scroll
+# code by user agent, as pages may.
+PHONE_USER_AGENT = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/130.0.0.0 Mobile Safari/537.36"
+)
 
 
 @pytest.fixture(scope="session")
@@ -47,6 +53,7 @@ def page(browser, viewport):
         locale="zh-CN",
         is_mobile=viewport == "phone",
         has_touch=viewport == "phone",
+        **({"user_agent": PHONE_USER_AGENT} if viewport == "phone" else {}),
     )
     page = context.new_page()
     page.set_default_timeout(15000)
