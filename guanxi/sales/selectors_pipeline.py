@@ -9,6 +9,7 @@ import datetime
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Count, Sum
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -121,8 +122,10 @@ def opportunities_for(user, pipeline: Pipeline | None, filters: Filters):
 def _disjoint_parts(user, qs):
     """``qs`` (already limited by ``visible_to``) as disjoint parts whose sums add up to
     its own: for a team scope, the team's records and the user's own outside the team.
-    Each part is one index range (the "own or team" OR would read the whole table)."""
-    if role_of(user).scope == Scope.TEAM and user.team_id:
+    Each part is one index range: SQLite reads the "own or team" OR by rowids and sorts
+    or looks every row up; PostgreSQL combines the two indexes itself (a BitmapOr), so
+    there the query stays whole."""
+    if connection.vendor == "sqlite" and role_of(user).scope == Scope.TEAM and user.team_id:
         return [
             qs.filter(team_id=user.team_id),
             qs.filter(owner_id=user.pk).exclude(team_id=user.team_id),
