@@ -17,35 +17,12 @@ from guanxi.core.models import Notification
 from guanxi.sales import selectors_targets, services_leads
 from guanxi.sales import services_pipeline as pipelines
 from guanxi.sales.models import Lead, Opportunity, Pipeline, SalesTarget, StageChange
-from tests.e2e.conftest import VIEWPORTS, login_as, open_nav, overflow, screenshot, zh
+from tests.e2e.conftest import login_as, open_nav, overflow, screenshot, zh
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 TARGET = Decimal("48000")
 AMOUNT = "12000"  # a quarter of the target
-
-
-@pytest.fixture
-def page(browser, viewport):
-    """As tests/e2e/conftest.py's, but the phone says it is an Android phone: SortableJS
-    picks its touch code path (and its auto-scroll while dragging) by the user agent."""
-    phone = viewport == "phone"
-    context = browser.new_context(
-        viewport=VIEWPORTS[viewport],
-        locale="zh-CN",
-        is_mobile=phone,
-        has_touch=phone,
-        user_agent=(
-            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
-            f"Chrome/{browser.version} Mobile Safari/537.36"
-        )
-        if phone
-        else None,
-    )
-    page = context.new_page()
-    page.set_default_timeout(15000)
-    yield page
-    context.close()
 
 
 @pytest.fixture
