@@ -1,16 +1,17 @@
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from guanxi.accounts.roles import Action, can
 
 NAV = [
     ("web:dashboard", _("Dashboard"), None),
     ("customers:list", _("Customers"), Action.VIEW),
-    ("sales:dashboard", _("Sales"), Action.VIEW),
     ("sales:leads", _("Leads"), Action.VIEW),
-    ("sales:pipeline", _("Pipeline"), Action.VIEW),  # pipeline
-    ("sales:funnel", _("Funnel"), Action.VIEW),  # pipeline
-    ("sales:tasks", _("Tasks"), Action.VIEW),  # follow-up
-    ("sales:follow_up", _("Follow-up"), Action.VIEW),  # follow-up
+    # The funnel is a tab of the pipeline pages (board, list, funnel).
+    ("sales:pipeline", _("Pipeline"), Action.VIEW),
+    ("sales:tasks", _("Tasks"), Action.VIEW),
+    ("sales:follow_up", _("Follow-up"), Action.VIEW),
+    ("sales:dashboard", pgettext_lazy("navigation", "Targets"), Action.VIEW),
     ("commerce:orders", _("Orders"), Action.VIEW),
     ("analytics:kpi", _("KPI"), Action.VIEW),
     ("analytics:index", _("Analysis"), Action.VIEW),
