@@ -41,9 +41,11 @@ What is written
 The columns are named for the default horizon of 12 months; ``horizon_months`` changes
 what they hold; the fit records the horizon used.
 
-Time: 1M customers / 5M orders on the 2-core machine, about 25 s on SQLite and 36–45 s
-on PostgreSQL (read ~13 s, fit ~9 s, write 15–21 s); see the report of
-``tests/analytics/test_clv_service.py::benchmark``.
+Time: the bench data set (593k customers with 4.4M counted orders of 5M) on the 2-core
+machine, every prediction written, about 11 s on SQLite and 20 s on PostgreSQL at load
+2–3 (PostgreSQL: read ~4 s, fit ~2 s, write ~14 s); ``python -m bench.run_commerce --only
+clv`` or ``python -m bench.clv`` (``bench/clv.py``) measure it, docs/benchmarks.md has the
+figures.
 
 Margin
 ======
