@@ -419,17 +419,17 @@ def _rechain_sql(customer_ids: list[int], chains: dict) -> None:
     w_all = "PARTITION BY customer_id ORDER BY paid_at, order_id"
     w_store = "PARTITION BY customer_id, store_id ORDER BY paid_at, order_id"
     differ = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
-    old_cols = ", ".join(f"e.{c}" for c in CHAIN_FIELDS)
-    new_cols = ", ".join(f"w.{c}" for c in CHAIN_FIELDS)
-    changed = " OR ".join(f"e.{c} {differ} w.{c}" for c in CHAIN_FIELDS)
+    old_cols = ", ".join(f"{c} AS old_{c}" for c in CHAIN_FIELDS)
+    changed = " OR ".join(f"old_{c} {differ} {c}" for c in CHAIN_FIELDS)
     n = len(CHAIN_FIELDS)
     with connection.cursor() as cursor:
+        # One read of the customers' paid entries: their chain as stored and as it is.
         cursor.execute(
             f"""
-            SELECT e.order_id, e.store_id, e.paid_day, e.chained, {old_cols}, {new_cols}
-            FROM {entries} e
-            JOIN (
-                SELECT order_id,
+            SELECT order_id, store_id, paid_day, chained,
+                   {", ".join(f"old_{c}" for c in CHAIN_FIELDS)}, {", ".join(CHAIN_FIELDS)}
+            FROM (
+                SELECT order_id, store_id, paid_day, chained, {old_cols},
                        LAG(paid_day, 1) OVER ({w_all}) AS prev_day,
                        LAG(paid_day, 2) OVER ({w_all}) AS prev2_day,
                        LAG(paid_day, 1) OVER ({w_store}) AS store_prev_day,
@@ -438,10 +438,10 @@ def _rechain_sql(customer_ids: list[int], chains: dict) -> None:
                             THEN MIN(paid_day) OVER (PARTITION BY customer_id) END AS new_day
                 FROM {entries}
                 WHERE customer_id IN ({marks}) AND paid_at IS NOT NULL
-            ) w ON w.order_id = e.order_id
-            WHERE e.customer_id IN ({marks}) AND (NOT e.chained OR {changed})
+            ) w
+            WHERE NOT chained OR {changed}
             """,
-            customer_ids * 2,
+            customer_ids,
         )
         updates = []
         for row in cursor.fetchall():
