@@ -573,6 +573,23 @@ def rebuild_stats() -> float:
     return seconds
 
 
+def claim_run(db: str) -> bool:
+    """One run per database at a time: a second run would take the first one's webhook
+    orders for leftovers of an interrupted run and delete them."""
+    lock = OUT / f"commerce-{db}.pid"
+    try:
+        pid = int(lock.read_text())
+        os.kill(pid, 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        lock.write_text(str(os.getpid()))
+        import atexit
+
+        atexit.register(lambda: lock.unlink(missing_ok=True))
+        return True
+    print(f"another bench.run_commerce (pid {pid}) is using this database; wait for it")
+    return False
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description="Guanxi commerce and analytics benchmarks")
     parser.add_argument("--db", choices=["sqlite", "postgres"], required=True)
@@ -591,6 +608,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     OUT.mkdir(parents=True, exist_ok=True)
+    if not claim_run(args.db):
+        return 1
     if os.environ.get("BENCH_DATABASE_URL"):  # a small data set elsewhere, for trying out
         import bench.run
 
