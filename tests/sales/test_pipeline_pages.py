@@ -293,9 +293,12 @@ def test_pipeline_settings(web_as, admin_user, manager):
     assert LostReason.objects.filter(name="Merged away").exists()
 
 
-def test_nav_has_pipeline_and_funnel(web_as, alice):
-    html = web_as(alice).get("/sales/funnel/").content.decode()
-    assert 'href="/sales/pipelines/"' in html and 'href="/sales/funnel/"' in html
+def test_nav_has_pipeline_and_the_board_links_the_funnel(web_as, alice):
+    client = web_as(alice)
+    html = client.get("/sales/funnel/").content.decode()
+    assert 'href="/sales/pipelines/"' in html  # the main navigation
+    board = client.get("/sales/pipelines/", follow=True).content.decode()
+    assert 'href="/sales/funnel/?pipeline=' in board  # the board's view tabs
 
 
 def test_manager_board_counts_own_deals_outside_the_team_once(web_as, manager, west, acme, deals):
