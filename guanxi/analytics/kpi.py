@@ -43,9 +43,13 @@ For a user who sees every customer (scope *all*) the figures are sums over the d
 rollup (``guanxi.analytics.rollup``: additive figures per store and local day, and the
 chains of each customer's paid orders, from which paying, repeat and new customers
 follow exactly), kept by the statistics consumer; so, like new customers, they follow
-the consumer. Users who see their team's or their own customers, users in another time
-zone, and a rollup not yet built (``guanxi rebuild_stats``) compute from the orders.
-The tests check that both give the same numbers.
+the consumer. Users who see their team's or their own customers sum the rollup's ledger
+(``KpiOrderEntry``) of those customers, by day in SQL, with the same formulas (the
+chain columns of an entry are its customer's, so they hold for any set of whole
+customers; visibility is evaluated at the moment, so a customer given to someone else
+counts for them at once). Users in another time zone, and a rollup not yet built
+(``guanxi rebuild_stats``), compute from the orders. The tests check that all give the
+same numbers.
 """
 
 import calendar
@@ -78,7 +82,7 @@ from django.utils.translation import gettext_lazy, pgettext, pgettext_lazy
 
 from guanxi.accounts.roles import Action, Scope, require, role_of
 from guanxi.analytics import rollup
-from guanxi.analytics.models import KpiChainDay, KpiDay
+from guanxi.analytics.models import KpiChainDay, KpiDay, KpiOrderEntry
 from guanxi.analytics.reports import Table
 from guanxi.commerce.models import Order, OrderItem, Store
 from guanxi.core.errors import ValidationFailed
@@ -273,11 +277,100 @@ def figures_for(
     "direct"``, computes from the orders. Both give the same numbers (tested)."""
     if source not in ("auto", "direct", "rollup"):
         raise ValueError(source)
-    if source == "rollup" or (
-        source == "auto" and role_of(user).scope == Scope.ALL and rollup.ready()
-    ):
-        return _rollup_figures(store=store, periods=periods)
+    if source == "rollup" or (source == "auto" and rollup.ready()):
+        if role_of(user).scope == Scope.ALL:
+            return _rollup_figures(store=store, periods=periods)
+        return _entry_figures(user=user, store=store, periods=periods)
     return _direct_figures(user=user, store=store, periods=periods)
+
+
+def _entry_figures(*, user, store: Store | None, periods: list[Period]) -> list[dict]:
+    """``figures_for`` of a team or a sales rep from the rollup's ledger: the entries
+    (``KpiOrderEntry``) of the visible customers' orders, summed per day in SQL. The
+    chain columns of an entry are its customer's, so the sums over whole customers are
+    exactly what ``KpiDay`` / ``KpiChainDay`` would hold for these customers alone (the
+    same formulas as ``_rollup_figures``). Visibility is evaluated now, so a change of
+    owner or team shows at once. Two queries, each walking the customers' entries of
+    the periods through a covering index ((customer, paid_day, …) and (customer,
+    placed_day, …)): no order rows are read."""
+    lo = min(p.start for p in periods)
+    hi = max(p.end for p in periods)
+    entries = KpiOrderEntry.objects.filter(
+        customer_id__in=visible_to(user, Customer.objects.all()).values("pk")
+    )
+    if store is not None:
+        entries = entries.filter(store_id=store.pk)
+        p1, p2 = "store_prev_day", "store_prev2_day"
+    else:
+        p1, p2 = "prev_day", "prev2_day"
+
+    def firsts(start):
+        if store is None:  # the customer's first paid order: new on its own day
+            return Q(chained=True, prev_day__isnull=True)
+        return Q(new_day__gte=start)
+
+    by_day = {}
+    by_day_chain = {}
+    paid = (
+        entries.filter(paid_day__gte=lo, paid_day__lte=hi)
+        .values("paid_day")
+        .annotate(
+            sales_c=_cents(F("sales")),
+            n=Count("pk"),
+            n_items=Coalesce(Sum("items"), 0),
+            refunds_c=_cents(F("refunds")),
+            profit_c=_cents(F("profit")),
+            same=Count("pk", filter=Q(**{p1: F("paid_day")})),
+            **{
+                f"{name}{i}": Count("pk", filter=cond)
+                for i, p in enumerate(periods)
+                for name, cond in (
+                    ("prev", Q(**{f"{p1}__gte": p.start})),
+                    ("prev2", Q(**{f"{p2}__gte": p.start})),
+                    ("firsts", firsts(p.start)),
+                )
+            },
+        )
+        .order_by()
+    )
+    for r in paid:
+        day = r["paid_day"]
+        by_day[day] = {
+            "sales": _money(r["sales_c"]),
+            "n": r["n"],
+            "n_items": r["n_items"],
+            "n_refunds": _money(r["refunds_c"]),
+            "n_profit": _money(r["profit_c"]),
+            "n_placed": 0,
+            "n_unpaid": 0,
+            "n_unpaid_amount": D(0),
+        }
+        by_day_chain[day] = r
+    placed = (
+        entries.filter(placed_day__gte=lo, placed_day__lte=hi)
+        .values("placed_day")
+        .annotate(
+            n_placed=Count("pk"),
+            n_unpaid=Count("pk", filter=Q(paid_day__isnull=True)),
+            unpaid_c=_cents(F("unpaid_amount")),
+        )
+        .order_by()
+    )
+    for r in placed:
+        d = by_day.setdefault(
+            r["placed_day"],
+            {
+                "sales": D(0),
+                "n": 0,
+                "n_items": 0,
+                "n_refunds": D(0),
+                "n_profit": D(0),
+            },
+        )
+        d["n_placed"] = r["n_placed"]
+        d["n_unpaid"] = r["n_unpaid"]
+        d["n_unpaid_amount"] = _money(r["unpaid_c"])
+    return _assemble(periods, by_day, by_day_chain)
 
 
 def _rollup_figures(*, store: Store | None, periods: list[Period]) -> list[dict]:
@@ -322,9 +415,15 @@ def _rollup_figures(*, store: Store | None, periods: list[Period]) -> list[dict]
             },
         )
     }
+    return _assemble(periods, by_day, by_day_chain)
+
+
+def _assemble(periods: list[Period], by_day: dict, by_day_chain: dict) -> list[dict]:
+    """The figures of each period from the day sums (``by_day``: sales, n, n_items,
+    n_refunds, n_profit, n_placed, n_unpaid, n_unpaid_amount) and the chain sums
+    (``by_day_chain``: same, and prev/prev2/firsts with the period's index)."""
     out = []
     for i, period in enumerate(periods):
-        s, e = period.bounds()
         row = {
             "sales": D(0),
             "orders": 0,

@@ -132,6 +132,31 @@ class KpiOrderEntry(models.Model):
             models.Index(
                 fields=["customer_id", "store_id", "paid_at"], name="kpi_entry_customer_idx"
             ),
+            # The dashboard of a team or a sales rep (``kpi._entry_figures``) sums its
+            # customers' entries of a period: covering indexes, so that is one index
+            # range per customer and no table rows.
+            models.Index(
+                fields=[
+                    "customer_id",
+                    "paid_day",
+                    "store_id",
+                    "chained",
+                    "sales",
+                    "items",
+                    "refunds",
+                    "profit",
+                    "prev_day",
+                    "prev2_day",
+                    "store_prev_day",
+                    "store_prev2_day",
+                    "new_day",
+                ],
+                name="kpi_entry_paid_cover_idx",
+            ),
+            models.Index(
+                fields=["customer_id", "placed_day", "store_id", "paid_day", "unpaid_amount"],
+                name="kpi_entry_placed_cover_idx",
+            ),
         ]
 
 

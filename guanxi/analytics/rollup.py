@@ -1,5 +1,6 @@
 """The KPI rollup: daily figures per store, so the dashboard of a user who sees every
-customer reads a few hundred rows instead of millions of orders.
+customer reads a few hundred rows instead of millions of orders (a team's or a sales
+rep's sums the ledger below of its customers: ``kpi._entry_figures``).
 
 What it holds
 =============

@@ -38,16 +38,26 @@ def test_a_manager_sees_the_teams_customers_and_a_rep_own(march, manager, alice,
     assert west["unpaid_amount"] == D("25.00")
 
 
-def test_the_direct_figures_of_everyone_equal_the_rollups(march):  # noqa: F811
+def test_the_direct_figures_of_everyone_equal_the_rollups(march, manager, alice, bob, charlie):  # noqa: F811
     jd = Shop(make_store("jd", "jd"))
     jd.buy("J1", "j1", at("2024-03-03"), [B])
     jd.buy("J2", "b1", at("2024-03-09", 23), [A])
     stats.process_events()
+    _give(march, "b1", alice)
+    _give(march, "b2", bob)
+    _give(march, "b3", charlie)
+    _give(jd, "b1", bob)  # JD's b1 is another customer
     periods = [kpi.Period(*_dates(MARCH)), kpi.Period(*_dates(MARCH)).previous()]
-    for store in (None, march.store, jd.store):
-        direct = kpi.figures_for(user=_admin(), store=store, periods=periods, source="direct")
-        rollup = kpi.figures_for(user=_admin(), store=store, periods=periods, source="rollup")
-        assert direct == rollup, store
+    for user in (_admin(), manager, alice, bob, charlie):
+        for store in (None, march.store, jd.store):
+            direct = kpi.figures_for(user=user, store=store, periods=periods, source="direct")
+            rollup = kpi.figures_for(user=user, store=store, periods=periods, source="rollup")
+            assert direct == rollup, (user, store)
+    # bob's customers bought in both stores: J2 is new to the business, M2 and M3 too.
+    team_jd = kpi.figures_for(user=manager, store=jd.store, periods=periods, source="rollup")
+    assert (team_jd[0]["orders"], team_jd[0]["buyers"], team_jd[0]["new_buyers"]) == (1, 1, 1)
+    own = kpi.figures_for(user=bob, store=None, periods=periods, source="rollup")[0]
+    assert (own["orders"], own["buyers"], own["new_buyers"], own["repeat_buyers"]) == (3, 2, 2, 1)
 
 
 def test_the_last_instant_of_a_local_day_stays_on_that_day(shop):  # noqa: F811

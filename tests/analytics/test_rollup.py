@@ -15,6 +15,7 @@ from guanxi.analytics import kpi, rollup, stats
 from guanxi.analytics.models import KpiChainDay, KpiDay, KpiOrderEntry, KpiRollupState
 from guanxi.commerce.models import Order
 from guanxi.customers.dedup import customer_merge
+from guanxi.customers.models import Customer
 from tests.analytics.test_stats_support import (  # noqa: F401
     D,
     Shop,
@@ -36,9 +37,10 @@ def _admin():
     )
 
 
-def both(store=None, periods=()):
-    """The figures of ``periods`` from the rollup and from the orders."""
-    user = _admin()
+def both(store=None, periods=(), user=None):
+    """The figures of ``periods`` from the rollup and from the orders (for ``user``,
+    by default one who sees every customer)."""
+    user = user or _admin()
     via_rollup = kpi.figures_for(user=user, store=store, periods=list(periods), source="rollup")
     direct = kpi.figures_for(user=user, store=store, periods=list(periods), source="direct")
     return via_rollup, direct
@@ -121,8 +123,19 @@ def _random_periods(rng):
     return out
 
 
+def _share(rng, users):
+    """Give every customer to one of ``users`` (or nobody) and that user's team."""
+    for customer in Customer.objects.order_by("pk"):
+        owner = rng.choice([*users, None])
+        customer.owner = owner
+        customer.team = owner.team if owner else None
+        customer.save(update_fields=["owner", "team"])
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_the_rollup_gives_the_numbers_of_the_orders_and_equals_its_rebuild(db, seed):
+def test_the_rollup_gives_the_numbers_of_the_orders_and_equals_its_rebuild(
+    db, seed, alice, bob, charlie, manager
+):
     rng = random.Random(seed)
     shops = [Shop(make_store("tmall", "tmall")), Shop(make_store("jd", "jd"))]
     _feed(rng, _random_shop(rng, shops, 60))
@@ -132,6 +145,18 @@ def test_the_rollup_gives_the_numbers_of_the_orders_and_equals_its_rebuild(db, s
         for period in periods:
             via_rollup, direct = both(store, [period, period.previous()])
             assert via_rollup == direct, (store, period)
+    # A team (manager) and sales reps (own customers) read the ledger of their customers:
+    # the same numbers as from their orders, before and after the customers change hands.
+    for _round in range(2):
+        _share(rng, [alice, bob, charlie])
+        seen = 0
+        for user in (alice, bob, charlie, manager):
+            for store in (None, shops[0].store, shops[1].store):
+                for period in periods[:3]:
+                    via_rollup, direct = both(store, [period, period.previous()], user)
+                    assert via_rollup == direct, (user, store, period)
+                    seen += via_rollup[0]["orders"]
+        assert seen > 0
     # The same buyers did buy more than once in a period, in both stores.
     whole = both(None, [periods[0]])[0][0]
     assert whole["repeat_buyers"] > 0 and whole["buyers"] < whole["orders"]
@@ -165,15 +190,34 @@ def test_the_march_dashboard_reads_the_rollup_and_not_the_orders(shop):
     }
 
 
-def test_a_sales_rep_and_a_manager_are_counted_from_the_orders(shop, alice, manager):
+def test_a_sales_rep_and_a_manager_read_the_ledger_of_their_customers(
+    shop, alice, bob, charlie, manager
+):
     shop.buy("M1", "b1", at("2024-03-02"), [A])
+    shop.buy("M2", "b2", at("2024-03-03"), [B])
+    shop.buy("M3", "b3", at("2024-03-04"), [A, B])
     stats.process_events()
-    for user in (alice, manager):
+    for buyer, user in (("b1", alice), ("b2", bob), ("b3", charlie)):
+        Customer.objects.filter(pk=shop.customer(buyer).pk).update(owner=user, team=user.team)
+    expected = {alice: D("33.33"), bob: D("20.00"), charlie: D("53.33"), manager: D("53.33")}
+    for user, sales in expected.items():
         with CaptureQueriesContext(connection) as queries:
-            kpi.kpi_report(user=user, start="2024-03-01", end="2024-03-31")
+            report = kpi.kpi_report(user=user, start="2024-03-01", end="2024-03-31")
         sqls = " ".join(q["sql"] for q in queries.captured_queries)
-        assert Order._meta.db_table in sqls
-        assert KpiDay._meta.db_table not in sqls
+        assert Order._meta.db_table not in sqls
+        assert KpiOrderEntry._meta.db_table in sqls
+        assert report.exact["sales"] == sales, user
+    # A customer given to another rep counts for the new owner at once.
+    Customer.objects.filter(pk=shop.customer("b1").pk).update(owner=bob)
+    assert kpi.kpi_report(user=alice, start="2024-03-01", end="2024-03-31").exact["sales"] == 0
+    bob_now = kpi.kpi_report(user=bob, start="2024-03-01", end="2024-03-31").exact
+    assert (bob_now["sales"], bob_now["buyers"]) == (D("53.33"), 2)
+    # Without a complete rollup they are counted from the orders.
+    KpiRollupState.objects.all().delete()
+    with CaptureQueriesContext(connection) as queries:
+        again = kpi.kpi_report(user=bob, start="2024-03-01", end="2024-03-31").exact
+    assert Order._meta.db_table in " ".join(q["sql"] for q in queries.captured_queries)
+    assert again == bob_now
 
 
 def test_an_unbuilt_rollup_or_another_time_zone_is_not_read(shop):
