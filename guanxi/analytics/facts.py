@@ -15,12 +15,16 @@ that is neither cancelled nor wholly refunded; its moment is ``placed_at``.
 
 How they stay current
 =====================
-``refresh_facts(customer_ids)`` recomputes the given customers from their orders with
-set-based SQL (``DELETE`` + ``INSERT … SELECT``); ``refresh_facts()`` does every
-customer, a range of ids per transaction, and marks the facts complete. The full
+``refresh_facts(customer_ids)`` recomputes the given customers from one read of their
+purchases and one of those purchases' lines, and writes only the rows that differ from
+the stored ones; ``refresh_facts()`` does every customer with set-based SQL
+(``DELETE`` + ``INSERT … SELECT``), a range of ids per transaction, and marks the facts
+complete. Both give the same rows (``tests/analytics/test_facts.py``). The full
 statistics rebuild calls it. The statistics consumer calls ``refresh_facts(ids)`` for
-the customers it recomputes (set-based batches, merges) or whose ledger changed (one
-event at a time), inside its own transaction, so the facts change with the statistics.
+the customers whose purchases a batch may have changed (an order of the batch counts
+now or counted before, or the customer lost an order), merged customers, or those whose
+ledger changed (one event at a time), inside its own transaction, so the facts change
+with the statistics.
 
 Until a full refresh has run (e.g. right after the migration on a database with
 orders), ``is_built()`` is false and the analyses compute from the orders as before.
@@ -50,6 +54,7 @@ from guanxi.commerce.models import Category, Order, OrderItem, Product
 NOT_COUNTED = ("cancelled", "refunded")
 CHUNK = 50_000  # customer ids per transaction of a full refresh
 BATCH = 1_000  # customers per statement of a partial refresh
+LINES_BATCH = 5_000  # orders per read of their lines (partial refresh)
 LOCK_KEY = 727_001  # the statistics' advisory lock (guanxi.analytics.stats.LOCK_KEY)
 
 
@@ -279,6 +284,169 @@ def _refresh(cond: str, params: list) -> None:
         )
 
 
+def _local_parts_sqlite(placed: list) -> list[tuple[int, int, int]]:
+    """(ISO weekday, hour, month index) in the site's zone of SQLite's stored UTC
+    timestamps (what ``LocalTime`` computes in SQL, here with zoneinfo in Python)."""
+    zone = zoneinfo.ZoneInfo(zone_name())
+    parts = []
+    for value in placed:
+        moment = value
+        if not isinstance(value, datetime.datetime):
+            moment = datetime.datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=datetime.UTC)
+        local = moment.astimezone(zone)
+        parts.append((local.isoweekday(), local.hour, local.year * 12 + local.month - 1))
+    return parts
+
+
+def _refresh_some(ids: list[int]) -> None:
+    """Recompute the facts of these customers (at most ``BATCH``): one read of their
+    purchases and one of their purchases' units per category, the rows computed in
+    Python, compared with the stored ones, and only the rows that differ written.
+
+    Equal to ``_refresh`` (the set-based SQL of the full refresh): the same purchases,
+    the same local time (PostgreSQL's ``AT TIME ZONE``; on SQLite zoneinfo, as Django's
+    own conversion), the same favourite (most units per top-level category, ties → the
+    smaller id) and the same stored timestamps (the orders' ``placed_at`` as read)."""
+    if not ids:
+        return
+    t = _tables()
+    marks = ", ".join(["%s"] * len(ids))
+    counted = "o.paid_at IS NOT NULL AND o.status NOT IN (%s, %s)"
+    pg = connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        if pg:
+            local = LocalTime(None)
+            cursor.execute(
+                f"SELECT o.customer_id, o.placed_at, {local.weekday('o.placed_at')}, "
+                f"{local.hour('o.placed_at')}, {local.month('o.placed_at')}, o.id "
+                f"FROM {t['orders']} o WHERE o.customer_id IN ({marks}) AND {counted}",
+                [*ids, *NOT_COUNTED],
+            )
+            purchases = cursor.fetchall()
+        else:
+            cursor.execute(
+                f"SELECT o.customer_id, o.placed_at, o.id FROM {t['orders']} o "
+                f"WHERE o.customer_id IN ({marks}) AND {counted}",
+                [*ids, *NOT_COUNTED],
+            )
+            rows = cursor.fetchall()
+            parts = _local_parts_sqlite([row[1] for row in rows])
+            purchases = [(c, at, *p, pk) for (c, at, pk), p in zip(rows, parts, strict=True)]
+        # The purchases' units per top-level category, looked up by order id (an index
+        # walk; a join from the customers' orders lets PostgreSQL scan every line).
+        owner = {row[5]: row[0] for row in purchases}
+        order_ids = sorted(owner)
+        units: dict[int, dict[int | None, int]] = {}
+        roots = root_map() if order_ids else {}
+        for start in range(0, len(order_ids), LINES_BATCH):
+            part = order_ids[start : start + LINES_BATCH]
+            cursor.execute(
+                f"SELECT i.order_id, p.category_id, i.quantity FROM {t['items']} i "
+                f"JOIN {t['products']} p ON p.id = i.product_id "
+                f"WHERE i.order_id IN ({', '.join(['%s'] * len(part))}) "
+                "AND p.category_id IS NOT NULL",
+                part,
+            )
+            for order_id, category_id, quantity in cursor.fetchall():
+                root = roots.get(category_id)
+                per = units.setdefault(owner[order_id], {})
+                per[root] = per.get(root, 0) + quantity
+
+        # What the rows should be.
+        by_customer: dict[int, list] = {}
+        for row in purchases:
+            by_customer.setdefault(row[0], []).append(row)
+        want_facts: dict[int, tuple] = {}
+        want_months: dict[tuple[int, int], tuple] = {}
+        for customer_id, rows in by_customer.items():
+            weekdays = [0] * 7
+            hours = [0] * 24
+            months: dict[int, list] = {}
+            for _c, at, wd, h, m, _pk in rows:
+                weekdays[wd - 1] += 1
+                hours[h] += 1
+                entry = months.get(m)
+                if entry is None:
+                    months[m] = [1, at]
+                else:
+                    entry[0] += 1
+                    if at > entry[1]:
+                        entry[1] = at
+            cohort = min(months)
+            per = units.get(customer_id)
+            favourite = None
+            if per:
+                # Most units; ties → the smaller id (a missing root sorts as in SQL).
+                favourite = min(
+                    per.items(),
+                    key=lambda kv: (
+                        -kv[1],
+                        kv[0] is not None if not pg else kv[0] is None,
+                        kv[0] or 0,
+                    ),
+                )[0]
+            want_facts[customer_id] = (len(rows), cohort, favourite, *weekdays, *hours)
+            ordered = sorted(months)
+            for k, m in enumerate(ordered):
+                n, last_at = months[m]
+                prev_at = months[ordered[k - 1]][1] if k else None
+                next_month = ordered[k + 1] if k + 1 < len(ordered) else None
+                want_months[(customer_id, m)] = (cohort, n, last_at, prev_at, next_month)
+
+        # What they are.
+        columns = WEEKDAY_FIELDS + HOUR_FIELDS
+        cursor.execute(
+            f"SELECT customer_id, orders, cohort_month, favourite_root_id, "
+            f"{', '.join(columns)} FROM {t['facts']} WHERE customer_id IN ({marks})",
+            ids,
+        )
+        have_facts = {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
+        cursor.execute(
+            f"SELECT customer_id, month, cohort_month, orders, last_at, prev_at, next_month "
+            f"FROM {t['months']} WHERE customer_id IN ({marks})",
+            ids,
+        )
+        have_months = {(row[0], row[1]): tuple(row[2:]) for row in cursor.fetchall()}
+
+        # Write the difference.
+        stale_facts = [pk for pk, row in have_facts.items() if want_facts.get(pk) != row]
+        new_facts = [(pk, *row) for pk, row in want_facts.items() if have_facts.get(pk) != row]
+        stale_months = [k for k, row in have_months.items() if want_months.get(k) != row]
+        new_months = [(*k, *row) for k, row in want_months.items() if have_months.get(k) != row]
+        for start in range(0, len(stale_facts), BATCH):
+            part = stale_facts[start : start + BATCH]
+            cursor.execute(
+                f"DELETE FROM {t['facts']} WHERE customer_id IN ({', '.join(['%s'] * len(part))})",
+                part,
+            )
+        for start in range(0, len(stale_months), 400):
+            part = stale_months[start : start + 400]
+            cursor.execute(
+                f"DELETE FROM {t['months']} WHERE "
+                + " OR ".join(["(customer_id = %s AND month = %s)"] * len(part)),
+                [v for key in part for v in key],
+            )
+        names = ["customer_id", "orders", "cohort_month", "favourite_root_id", *columns]
+        _insert(cursor, t["facts"], names, new_facts)
+        names = ["customer_id", "month", "cohort_month", "orders", "last_at", "prev_at"]
+        _insert(cursor, t["months"], [*names, "next_month"], new_months)
+
+
+def _insert(cursor, table: str, names: list[str], rows: list[tuple]) -> None:
+    """Multi-row ``INSERT … VALUES`` (fewer round trips than ``executemany``)."""
+    per = max(1, 8_000 // len(names))
+    row_marks = "(" + ", ".join(["%s"] * len(names)) + ")"
+    for start in range(0, len(rows), per):
+        part = rows[start : start + per]
+        cursor.execute(
+            f"INSERT INTO {table} ({', '.join(names)}) VALUES "
+            + ", ".join([row_marks] * len(part)),
+            [v for row in part for v in row],
+        )
+
+
 def refresh_facts(customer_ids: Iterable[int] | None = None, *, chunk: int = CHUNK) -> int:
     """Recompute the facts of these customers, or of all when None (a range of ids
     per transaction under the statistics' exclusive lock, then the facts are marked
@@ -290,8 +458,7 @@ def refresh_facts(customer_ids: Iterable[int] | None = None, *, chunk: int = CHU
         ids = sorted({int(pk) for pk in customer_ids if pk is not None})
         with transaction.atomic():
             for start in range(0, len(ids), BATCH):
-                part = ids[start : start + BATCH]
-                _refresh("{col} IN (" + ", ".join(["%s"] * len(part)) + ")", part)
+                _refresh_some(ids[start : start + BATCH])
         return len(ids)
     bounds = [
         Order.objects.aggregate(lo=Min("customer_id"), hi=Max("customer_id")),

@@ -295,6 +295,9 @@ def apply_orders(order_ids: Iterable[int], customer_ids: Iterable[int] = ()) -> 
     whole. Call inside a transaction that excludes other consumers."""
     customers = {int(pk) for pk in customer_ids}
     current: set[int] = set()
+    # Customers whose order facts may change: a batch order counts now or counted
+    # before (its ledger row), or the customer lost an order (``moved`` below).
+    purchasers: set[int] = set()
     order_ids = sorted({int(pk) for pk in order_ids})
     t = _tables()
     entries = connection.ops.quote_name(rollup.KpiOrderEntry._meta.db_table)
@@ -303,14 +306,17 @@ def apply_orders(order_ids: Iterable[int], customer_ids: Iterable[int] = ()) -> 
         marks = ", ".join(["%s"] * len(chunk))
         with connection.cursor() as cursor:
             cursor.execute(
-                f"SELECT 1, customer_id FROM {t['orders']} WHERE id IN ({marks}) "
-                f"UNION SELECT 0, customer_id FROM {t['ledger']} WHERE order_id IN ({marks}) "
+                f"SELECT CASE WHEN paid_at IS NOT NULL AND status NOT IN (%s, %s) THEN 2 "
+                f"ELSE 1 END, customer_id FROM {t['orders']} WHERE id IN ({marks}) "
+                f"UNION SELECT 3, customer_id FROM {t['ledger']} WHERE order_id IN ({marks}) "
                 f"UNION SELECT 0, customer_id FROM {entries} WHERE order_id IN ({marks})",
-                chunk * 3,
+                [*NOT_COUNTED, *chunk * 3],
             )
             now_of_chunk = set()
-            for is_current, customer_id in cursor.fetchall():
-                (now_of_chunk if is_current else customers).add(customer_id)
+            for kind, customer_id in cursor.fetchall():
+                (now_of_chunk if kind in (1, 2) else customers).add(customer_id)
+                if kind in (2, 3):
+                    purchasers.add(customer_id)
         current |= now_of_chunk
         _refresh_orders(chunk)
         _lock_stats_rows(sorted(now_of_chunk))
@@ -322,8 +328,9 @@ def apply_orders(order_ids: Iterable[int], customer_ids: Iterable[int] = ()) -> 
     ids = sorted(customers | current)
     for start in range(0, len(order_ids), 5000):
         rollup.apply_orders(order_ids[start : start + 5000], ids)
-    if ids:
-        facts.refresh_facts(ids)  # the analyses' order facts of the same customers
+    facts_ids = sorted(purchasers | set(moved))
+    if facts_ids:
+        facts.refresh_facts(facts_ids)  # the analyses' order facts of those customers
 
 
 # Set-based path (rebuild, merges) ---------------------------------------------------------

@@ -246,3 +246,84 @@ def test_a_month_without_active_customers_has_no_churn_rate(admin_user):
     report = churn.churn_report(user=admin_user, months=2, days=30, until=datetime.date(2025, 4, 1))
     assert [r["churn_rate"] for r in report["months"]] == [None, None]
     assert churn.churn_table(report).rows[0][3] is None
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "Europe/Berlin"])
+def test_a_partial_refresh_writes_only_what_changed_and_equals_a_full_one(categorised, zone):
+    """``refresh_facts(ids)`` after random direct changes to the orders (placed moment,
+    status, payment, line quantities, owner) equals a full refresh; customers not given
+    keep their rows, and so do given customers whose purchases did not change."""
+    from guanxi.commerce.models import Order, OrderItem
+
+    with override_settings(TIME_ZONE=zone):
+        rng = random.Random(11)
+        shop = Shop(make_store())
+        start = datetime.datetime(2025, 3, 29, 22, 30, tzinfo=datetime.UTC)
+        for k in range(40):
+            when = start + datetime.timedelta(days=rng.randint(0, 220), hours=rng.randint(0, 5))
+            buyer = f"b{rng.randint(1, 8)}"
+            shop.buy(f"P{k}", buyer, when, rng.sample([SHIRT, TEA2, BAG], rng.randint(1, 3)))
+        stats.process_events()
+        facts.refresh_facts()
+        customers = sorted({o.customer_id for o in Order.objects.all()})
+        for round_ in range(8):
+            changed = set()
+            for order in rng.sample(list(Order.objects.all()), 4):
+                changed.add(order.customer_id)
+                fate = rng.random()
+                if fate < 0.2:
+                    order.placed_at += datetime.timedelta(hours=rng.choice([-30, -2, 1, 26]))
+                elif fate < 0.35:
+                    order.status = rng.choice(["cancelled", "refunded", "paid", "shipped"])
+                elif fate < 0.5:
+                    order.paid_at = None if order.paid_at else order.placed_at
+                elif fate < 0.7:
+                    order.customer_id = rng.choice(customers)
+                    changed.add(order.customer_id)
+                else:
+                    item = order.items.first()
+                    OrderItem.objects.filter(pk=item.pk).update(quantity=rng.randint(1, 5))
+                order.save()
+            before = snapshot()
+            untouched = sorted(set(customers) - changed)[:2]
+            facts.refresh_facts([*changed, *untouched, 10**9])  # and an unknown id
+            partial = snapshot()
+            facts.refresh_facts()
+            assert snapshot() == partial, f"round {round_}"
+
+            # Customers whose purchases did not change: the same rows as before.
+            def rows_of(snap, ids):
+                return [r for r in snap[0] + snap[1] if r[0] in ids]
+
+            same = set(customers) - changed
+            assert rows_of(partial, same) == rows_of(before, same)
+        assert CustomerFacts.objects.count() >= 3 and CustomerMonth.objects.count() >= 5
+
+
+def test_a_purchase_cancelled_or_refunded_in_a_batch_of_its_own_leaves_the_facts(categorised):
+    """The consumer refreshes the facts of the customers whose purchases changed, also
+    when the only change is that a purchase stopped counting (cancelled, wholly
+    refunded); an order only placed changes nobody's facts."""
+    wear, food = categorised
+    shop = Shop(make_store())
+    shop.buy("C1", "b1", at("2025-03-03", 9), [SHIRT])
+    shop.buy("C2", "b1", at("2025-04-03", 9), [TEA2])
+    shop.buy("C3", "b2", at("2025-03-05"), [TEA2])
+    shop.buy("C4", "b3", at("2025-03-06"), [SHIRT, BAG])
+    stats.process_events()
+    shop.cancel("C2", at("2025-04-04"))
+    shop.cancel("C3", at("2025-03-06"))
+    shop.refund("C4", at("2025-03-07"), "RC4", "50.00", [("SHIRT", 1), ("BAG", 3)])
+    shop.place("C5", "b4", at("2025-03-08"), [SHIRT])
+    stats.process_events()
+    b1 = CustomerFacts.objects.get(customer=shop.customer("b1"))
+    assert (b1.orders, b1.favourite_root_id, b1.cohort_month) == (1, wear.pk, 2025 * 12 + 2)
+    assert list(
+        CustomerMonth.objects.filter(customer_id=b1.pk).values_list("month", "next_month")
+    ) == [(2025 * 12 + 2, None)]
+    gone = [shop.customer("b2").pk, shop.customer("b4").pk]
+    assert not CustomerFacts.objects.filter(customer_id__in=gone).exists()
+    assert not CustomerMonth.objects.filter(customer_id__in=gone).exists()
+    incremental = snapshot()
+    facts.refresh_facts()
+    assert snapshot() == incremental
