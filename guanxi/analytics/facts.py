@@ -436,7 +436,7 @@ def _refresh_some(ids: list[int]) -> None:
 
 def _insert(cursor, table: str, names: list[str], rows: list[tuple]) -> None:
     """Multi-row ``INSERT … VALUES`` (fewer round trips than ``executemany``)."""
-    per = max(1, 8_000 // len(names))
+    per = max(1, 2_000 // len(names))
     row_marks = "(" + ", ".join(["%s"] * len(names)) + ")"
     for start in range(0, len(rows), per):
         part = rows[start : start + per]
