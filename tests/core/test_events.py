@@ -171,3 +171,17 @@ def test_claim_returns_only_the_events_not_claimed_before():
     assert events.claim("c", [first.pk, second.pk]) == {second.pk}
     assert events.claim("c", [first.pk, second.pk]) == set()
     assert events.claim("other", [first.pk]) == {first.pk}
+
+
+@pytest.mark.django_db
+def test_a_remembered_candidate_whose_event_is_gone_never_becomes_the_mark(monkeypatch):
+    monkeypatch.setattr(events, "MARK_STEP", 2)
+    monkeypatch.setattr(events, "_candidates", {})
+    marks = events._marks
+    monkeypatch.setattr(events, "_marks", lambda consumer: (*marks(consumer)[:2], None, None))
+    made = [events.emit("test.thing") for _ in range(6)]
+    gone = made[0].pk - 1000  # an id of another history (rolled back, restored from backup)
+    ProcessedEvent.objects.bulk_create([ProcessedEvent(consumer="ghost", event=e) for e in made])
+    events._candidates[("ghost", None)] = (gone, None)
+    events.pending("ghost")
+    assert not ProcessedEvent.objects.filter(consumer="ghost#mark").exists()
