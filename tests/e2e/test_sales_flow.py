@@ -27,6 +27,9 @@ AMOUNT = "12000"  # a quarter of the target
 
 @pytest.fixture
 def sales_setup(admin_user, manager, alice):
+    # alice reads Chinese: her notifications are written in her language.
+    alice.language = "zh-hans"
+    alice.save(update_fields=["language"])
     # Transactional tests flush what the data migrations made: a default pipeline here.
     Pipeline.objects.all().delete()
     pipeline = pipelines.pipeline_create(
