@@ -509,6 +509,9 @@ def _constant_since(tz_name: str) -> tuple[str | None, int]:
     return since.strftime("%Y-%m-%d %H:%M:%S"), int(final.total_seconds())
 
 
+_ENTRY_COLUMNS = ("order_id", *ENTRY_FIELDS, *CHAIN_FIELDS, "chained")
+
+
 def rebuild_entries(cond: str, params: list) -> None:
     """Recompute the ledger of the customers selected by ``cond`` (SQL with a ``{col}``
     placeholder for the customer id column; the statistics ledger of these customers
@@ -543,6 +546,10 @@ def _insert_entries(where: str, params: list, *, chains_sql: bool) -> None:
                    paid_at IS NOT NULL"""
     else:
         chain_cols = "NULL, NULL, NULL, NULL, NULL, 1 = 0"
+    # An entry of the same order under another customer (a stale ledger: orders deleted
+    # and their ids used again outside the consumer) is replaced, not a conflict. The
+    # WHERE before ON CONFLICT is SQLite's rule for INSERT … SELECT … ON CONFLICT.
+    replace = ", ".join(f"{c} = excluded.{c}" for c in _ENTRY_COLUMNS[1:])
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -570,6 +577,8 @@ def _insert_entries(where: str, params: list, *, chains_sql: bool) -> None:
                 LEFT JOIN {ledger} l ON l.order_id = o.id
                 WHERE {where}
             ) x
+            WHERE 1 = 1
+            ON CONFLICT (order_id) DO UPDATE SET {replace}
             """,
             [*placed_params, *paid_params, *params],
         )

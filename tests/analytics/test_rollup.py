@@ -330,3 +330,20 @@ def test_deleted_orders_leave_the_rollup_when_their_customers_are_refreshed(shop
     assert via_rollup == direct
     assert (via_rollup[0]["orders"], via_rollup[0]["placed_orders"]) == (1, 1)
     assert not KpiChainDay.objects.exclude(prev=0, prev2=0).exists()
+
+
+def test_the_rebuild_replaces_a_stale_entry_of_an_order_under_another_customer(shop):
+    """Orders deleted and their ids used again outside the consumer (as a benchmark
+    regeneration does) leave entries under other customers: the rebuild, range by range
+    of customers, replaces them instead of failing on the order id."""
+    shop.buy("M1", "b1", at("2024-03-02"), [A])
+    shop.buy("M2", "b2", at("2024-03-03"), [B])
+    stats.process_events()
+    before = tables()
+    first = Order.objects.get(external_id="M1")
+    later = shop.customer("b2").pk
+    assert later > first.customer_id  # the stale entry's customer comes in a later range
+    KpiOrderEntry.objects.filter(order_id=first.pk).update(customer_id=later)
+    stats.rebuild(chunk=1)
+    assert tables() == before
+    assert KpiOrderEntry.objects.get(order_id=first.pk).customer_id == first.customer_id
