@@ -43,7 +43,8 @@ For a user who sees every customer (scope *all*) the figures are sums over the d
 rollup (``guanxi.analytics.rollup``: additive figures per store and local day, and the
 chains of each customer's paid orders, from which paying, repeat and new customers
 follow exactly), kept by the statistics consumer; so, like new customers, they follow
-the consumer. Users who see their team's or their own customers sum the rollup's ledger
+the consumer. Users who see their team's or their own customers sum (on SQLite: see
+``_entries_pay_off``) the rollup's ledger
 (``KpiOrderEntry``) of those customers, by day in SQL, with the same formulas (the
 chain columns of an entry are its customer's, so they hold for any set of whole
 customers; visibility is evaluated at the moment, so a customer given to someone else
@@ -277,11 +278,23 @@ def figures_for(
     "direct"``, computes from the orders. Both give the same numbers (tested)."""
     if source not in ("auto", "direct", "rollup"):
         raise ValueError(source)
-    if source == "rollup" or (source == "auto" and rollup.ready()):
-        if role_of(user).scope == Scope.ALL:
+    everyone = role_of(user).scope == Scope.ALL
+    if source == "rollup" or (
+        source == "auto" and (everyone or _entries_pay_off()) and rollup.ready()
+    ):
+        if everyone:
             return _rollup_figures(store=store, periods=periods)
         return _entry_figures(user=user, store=store, periods=periods)
     return _direct_figures(user=user, store=store, periods=periods)
+
+
+def _entries_pay_off() -> bool:
+    """Whether a team's or a sales rep's dashboard reads the ledger (``_entry_figures``)
+    rather than the orders. On SQLite it is about twice as fast (one covering-index
+    range per customer). PostgreSQL's planner prefers a parallel scan of the whole
+    ledger to 20,000+ index probes, which is slower than the orders path for a sales
+    rep (measured at 200k customers / 1M orders), so there the orders are read."""
+    return connection.vendor == "sqlite"
 
 
 def _entry_figures(*, user, store: Store | None, periods: list[Period]) -> list[dict]:
