@@ -311,26 +311,33 @@ def _check_mapping(mapping: dict, fields: list[CustomField]) -> dict:
 # Starting a job -----------------------------------------------------------------------
 
 
-def import_start(
+def start_job(
     *,
     actor,
+    kind: str,
     fileobj,
     filename: str,
-    match_by: str = "external_id",
+    default_filename: str,
+    match_by: str,
+    match_keys: tuple[str, ...],
+    match_error: str,
+    detect: Callable[[list[str]], dict],
+    check_mapping: Callable[[dict], dict],
     skip_bad_rows: bool = False,
     mapping: dict | None = None,
 ) -> ImportJob:
-    """Store the file and its column mapping as a new (pending) job."""
+    """Store the file and its column mapping as a new (pending) job of ``kind``: what the
+    customer and lead imports share. ``detect`` maps the file's headers, ``check_mapping``
+    answers the mapping's errors."""
     require(actor, Action.IMPORT)
-    if match_by not in MATCH_KEYS:
-        raise ValidationFailed({"match_by": [_("Match by external id, phone or e-mail.")]})
+    if match_by not in match_keys:
+        raise ValidationFailed({"match_by": [match_error]})
     data = fileobj.read()
     if not data:
         raise ValidationFailed({"file": [_("The file is empty.")]})
-    filename = os.path.basename(filename or "import.csv")[:255]
+    filename = os.path.basename(filename or default_filename)[:255]
     headers, total = count_rows(io.BytesIO(data), filename)
-    fields = list(CustomField.objects.filter(active=True))
-    detected = detect_mapping(headers, fields)
+    detected = detect(headers)
     if mapping:
         extra = [h for h in mapping if h not in detected]
         if extra:
@@ -338,10 +345,11 @@ def import_start(
                 {"mapping": [_("The file has no column “%(column)s”.") % {"column": extra[0]}]}
             )
         detected.update({h: (t or "") for h, t in mapping.items()})
-    errors = _check_mapping(detected, fields)
+    errors = check_mapping(detected)
     if errors:
         raise ValidationFailed(errors)
     job = ImportJob(
+        kind=kind,
         created_by=actor,
         filename=filename,
         mapping=detected,
@@ -354,16 +362,24 @@ def import_start(
     return job
 
 
-def import_remap(*, actor, job: ImportJob, mapping: dict, match_by: str | None = None):
+def remap_job(
+    *,
+    actor,
+    job: ImportJob,
+    mapping: dict,
+    match_by: str | None,
+    match_keys: tuple[str, ...],
+    match_error: str,
+    check_mapping: Callable[[dict], dict],
+) -> ImportJob:
     """Change the mapping (or match key) of a job that has not run yet."""
     require(actor, Action.IMPORT)
     if job.status not in (ImportJob.Status.PENDING, ImportJob.Status.VALIDATED):
         raise ValidationFailed({"mapping": [_("This import has already started.")]})
-    fields = list(CustomField.objects.filter(active=True))
     merged = {h: (mapping.get(h, t) or "") for h, t in job.mapping.items()}
-    errors = _check_mapping(merged, fields)
-    if match_by is not None and match_by not in MATCH_KEYS:
-        errors["match_by"] = [_("Match by external id, phone or e-mail.")]
+    errors = check_mapping(merged)
+    if match_by is not None and match_by not in match_keys:
+        errors["match_by"] = [match_error]
     if errors:
         raise ValidationFailed(errors)
     job.mapping = merged
@@ -376,11 +392,61 @@ def import_remap(*, actor, job: ImportJob, mapping: dict, match_by: str | None =
     return job
 
 
-def import_get_for_user(*, user, id: int) -> ImportJob:
-    job = ImportJob.objects.filter(pk=id, kind="customers").first()
+def get_job_for_user(*, user, id: int, kind: str) -> ImportJob:
+    job = ImportJob.objects.filter(pk=id, kind=kind).first()
     if job is None or not (job.created_by_id == user.pk or can(user, Action.MANAGE_USERS)):
         raise NotFound(_("Import not found."))
     return job
+
+
+def _active_fields() -> Callable[[], list[CustomField]]:
+    """The active custom fields, read once and only when needed."""
+    return functools.cache(lambda: list(CustomField.objects.filter(active=True)))
+
+
+def import_start(
+    *,
+    actor,
+    fileobj,
+    filename: str,
+    match_by: str = "external_id",
+    skip_bad_rows: bool = False,
+    mapping: dict | None = None,
+) -> ImportJob:
+    """Store the file and its column mapping as a new (pending) job."""
+    fields = _active_fields()
+    return start_job(
+        actor=actor,
+        kind="customers",
+        fileobj=fileobj,
+        filename=filename,
+        default_filename="import.csv",
+        match_by=match_by,
+        match_keys=MATCH_KEYS,
+        match_error=_("Match by external id, phone or e-mail."),
+        detect=lambda headers: detect_mapping(headers, fields()),
+        check_mapping=lambda mapping: _check_mapping(mapping, fields()),
+        skip_bad_rows=skip_bad_rows,
+        mapping=mapping,
+    )
+
+
+def import_remap(*, actor, job: ImportJob, mapping: dict, match_by: str | None = None):
+    """Change the mapping (or match key) of a job that has not run yet."""
+    fields = _active_fields()
+    return remap_job(
+        actor=actor,
+        job=job,
+        mapping=mapping,
+        match_by=match_by,
+        match_keys=MATCH_KEYS,
+        match_error=_("Match by external id, phone or e-mail."),
+        check_mapping=lambda mapping: _check_mapping(mapping, fields()),
+    )
+
+
+def import_get_for_user(*, user, id: int) -> ImportJob:
+    return get_job_for_user(user=user, id=id, kind="customers")
 
 
 # Checking rows ------------------------------------------------------------------------
@@ -760,6 +826,11 @@ def import_check(*, job: ImportJob) -> ImportJob:
             plan = _plan(job, actor, _progress_writer(job), keep=True)
     except ServiceError as exc:
         return _fail(job, exc)
+    return save_check(job, plan)
+
+
+def save_check(job: ImportJob, plan: Plan) -> ImportJob:
+    """Keep a dry run's counts and report on its job (now validated)."""
     job.status = ImportJob.Status.VALIDATED
     job.total_rows = plan.total
     job.processed_rows = plan.total
@@ -801,17 +872,7 @@ def import_commit(*, job: ImportJob, progress: bool = True) -> ImportJob:
             plan = _plan(job, actor, _progress_writer(job) if progress else None)
     except ServiceError as exc:
         return _fail(job, exc)
-    job.total_rows = plan.total
-    job.errors = plan.errors
-    job.skipped_count = plan.bad_rows
-    if plan.bad_rows and not job.skip_bad_rows:
-        job.status = ImportJob.Status.FAILED
-        job.created_count = job.updated_count = 0
-        job.message = _(
-            "%(count)d rows have errors; nothing was imported. Correct them or skip bad rows."
-        ) % {"count": plan.bad_rows}
-        job.finished_at = timezone.now()
-        job.save()
+    if refuse_bad_rows(job, plan):
         return job
     try:
         with _bulk_mode(), transaction.atomic():
@@ -819,6 +880,24 @@ def import_commit(*, job: ImportJob, progress: bool = True) -> ImportJob:
     except ServiceError as exc:
         return _fail(job, exc)
     return job
+
+
+def refuse_bad_rows(job: ImportJob, plan: Plan) -> bool:
+    """Keep the commit's report on the job; with bad rows not to be skipped, fail the job
+    (nothing written) and say so."""
+    job.total_rows = plan.total
+    job.errors = plan.errors
+    job.skipped_count = plan.bad_rows
+    if not plan.bad_rows or job.skip_bad_rows:
+        return False
+    job.status = ImportJob.Status.FAILED
+    job.created_count = job.updated_count = 0
+    job.message = _(
+        "%(count)d rows have errors; nothing was imported. Correct them or skip bad rows."
+    ) % {"count": plan.bad_rows}
+    job.finished_at = timezone.now()
+    job.save()
+    return True
 
 
 # Writing ------------------------------------------------------------------------------
@@ -982,7 +1061,8 @@ def _tag_ids(names: set[str]) -> dict[str, int]:
 # Reports ------------------------------------------------------------------------------
 
 
-def report(job: ImportJob) -> dict:
+def job_report(job: ImportJob) -> dict:
+    """What the customer and lead imports report of a job."""
     unchanged = max(0, job.total_rows - job.created_count - job.updated_count - job.skipped_count)
     return {
         "job_id": job.pk,
@@ -999,6 +1079,12 @@ def report(job: ImportJob) -> dict:
         "errors": job.errors,
         "message": job.message,
         "mapping": job.mapping,
+    }
+
+
+def report(job: ImportJob) -> dict:
+    return {
+        **job_report(job),
         "unknown_columns": unknown_columns(list(job.mapping), job.mapping),
     }
 
@@ -1020,6 +1106,32 @@ def import_request_check(*, job: ImportJob) -> ImportJob:
 def import_request_commit(*, actor, job: ImportJob, skip_bad_rows: bool | None = None):
     """Import now, or on the worker when the file is large. Refuses (writing nothing) when
     the dry run found bad rows and they are not to be skipped."""
+
+    def enqueue(job):
+        from guanxi.customers import tasks
+
+        tasks.enqueue_import(job)
+
+    return request_commit(
+        actor=actor,
+        job=job,
+        skip_bad_rows=skip_bad_rows,
+        commit=lambda job: import_commit(job=job),
+        enqueue=enqueue,
+    )
+
+
+def request_commit(
+    *,
+    actor,
+    job: ImportJob,
+    skip_bad_rows: bool | None,
+    commit: Callable[[ImportJob], ImportJob],
+    enqueue: Callable[[ImportJob], None],
+) -> ImportJob:
+    """What the customer and lead imports share: ``commit`` now, or ``enqueue`` the job for
+    the worker when the file is large; refuse when the dry run found bad rows and they
+    are not to be skipped."""
     require(actor, Action.IMPORT)
     if job.status not in (ImportJob.Status.PENDING, ImportJob.Status.VALIDATED):
         raise ValidationFailed({"status": [_("This import has already started.")]})
@@ -1031,8 +1143,6 @@ def import_request_commit(*, actor, job: ImportJob, skip_bad_rows: bool | None =
             {"skip_bad_rows": [_("Some rows have errors: correct the file or skip bad rows.")]}
         )
     if runs_in_background(job):
-        from guanxi.customers import tasks
-
-        tasks.enqueue_import(job)
+        enqueue(job)
         return job
-    return import_commit(job=job)
+    return commit(job)

@@ -10,9 +10,10 @@ from ninja import Field, File, Form, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 
 from guanxi.accounts.roles import Action, require
+from guanxi.api import import_jobs as flows
+from guanxi.api.import_jobs import RowError
 from guanxi.core.errors import ValidationFailed
 from guanxi.customers.api import ERRORS, AuditOut, InputSchema
-from guanxi.customers.models import ImportJob
 from guanxi.sales import importing_leads, selectors_leads, services_leads
 
 router = Router(tags=["leads"])
@@ -180,12 +181,6 @@ class RuleIn(InputSchema):
     members: list[int | str] | None = None
 
 
-class RowError(Schema):
-    row: int
-    column: str
-    message: str
-
-
 class ImportReport(Schema):
     job_id: int
     status: str
@@ -201,6 +196,15 @@ class ImportReport(Schema):
     errors: list[RowError]
     message: str
     mapping: dict[str, str]
+
+
+IMPORT_FLOW = flows.ImportFlow(
+    check=lambda job: importing_leads.import_check(job=job),
+    commit=lambda job: importing_leads.import_commit(job=job, progress=False),
+    request_commit=importing_leads.import_request_commit,
+    runs_in_background=importing_leads.runs_in_background,
+    report=importing_leads.report,
+)
 
 
 def _payload(data: Schema) -> dict:
@@ -244,19 +248,7 @@ def import_leads(
         skip_bad_rows=skip_bad_rows,
         mapping=parsed,
     )
-    if dry_run:
-        return _answer(importing_leads.import_check(job=job), ok=200)
-    if importing_leads.runs_in_background(job):
-        importing_leads.import_request_commit(actor=request.user, job=job)
-        return Status(202, importing_leads.report(job))
-    return _answer(importing_leads.import_commit(job=job, progress=False), ok=201)
-
-
-def _answer(job: ImportJob, *, ok: int):
-    report = importing_leads.report(job)
-    if job.status == ImportJob.Status.FAILED:
-        return Status(422, {"code": "validation_error", **report})
-    return Status(ok, report)
+    return flows.run(IMPORT_FLOW, job, actor=request.user, dry_run=dry_run)
 
 
 @router.get("/leads/import/{job_id}", response={200: ImportReport, **ERRORS})

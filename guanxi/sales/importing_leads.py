@@ -15,13 +15,11 @@ the importing user; each owner is told once per import how many leads they recei
 
 import dataclasses
 import io
-import os
 import re
 from collections import Counter
 from collections.abc import Callable
 
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -31,12 +29,12 @@ from django_tasks import task
 
 from guanxi.accounts.roles import Action, can, require
 from guanxi.core import audit, bulk
-from guanxi.core.errors import NotFound, ServiceError, ValidationFailed
+from guanxi.core.errors import ServiceError, ValidationFailed
 from guanxi.core.models import AuditEntry, BusinessEvent
 from guanxi.core.notify import notify
 from guanxi.core.visibility import can_see
 from guanxi.customers import importing as customer_importing
-from guanxi.customers.importing import FORMULA_STARTS, UnreadableFile, count_rows, open_table
+from guanxi.customers.importing import FORMULA_STARTS, open_table
 from guanxi.customers.models import ImportJob
 from guanxi.sales import services_leads
 from guanxi.sales.models import Lead
@@ -127,64 +125,36 @@ def import_start(
     mapping: dict | None = None,
 ) -> ImportJob:
     """Store the file and its column mapping as a new (pending) lead import."""
-    require(actor, Action.IMPORT)
-    if match_by not in MATCH_KEYS:
-        raise ValidationFailed({"match_by": [_("Match by phone, e-mail or external id.")]})
-    data = fileobj.read()
-    if not data:
-        raise ValidationFailed({"file": [_("The file is empty.")]})
-    filename = os.path.basename(filename or "leads.csv")[:255]
-    headers, total = count_rows(io.BytesIO(data), filename)
-    detected = detect_mapping(headers)
-    if mapping:
-        extra = [h for h in mapping if h not in detected]
-        if extra:
-            raise ValidationFailed(
-                {"mapping": [_("The file has no column “%(column)s”.") % {"column": extra[0]}]}
-            )
-        detected.update({h: (t or "") for h, t in mapping.items()})
-    errors = _check_mapping(detected)
-    if errors:
-        raise ValidationFailed(errors)
-    job = ImportJob(
+    return customer_importing.start_job(
+        actor=actor,
         kind=KIND,
-        created_by=actor,
+        fileobj=fileobj,
         filename=filename,
-        mapping=detected,
+        default_filename="leads.csv",
         match_by=match_by,
+        match_keys=MATCH_KEYS,
+        match_error=_("Match by phone, e-mail or external id."),
+        detect=detect_mapping,
+        check_mapping=_check_mapping,
         skip_bad_rows=skip_bad_rows,
-        total_rows=total,
+        mapping=mapping,
     )
-    job.file.save(filename, ContentFile(data), save=False)
-    job.save()
-    return job
 
 
 def import_remap(*, actor, job: ImportJob, mapping: dict, match_by: str | None = None):
-    require(actor, Action.IMPORT)
-    if job.status not in (Status.PENDING, Status.VALIDATED):
-        raise ValidationFailed({"mapping": [_("This import has already started.")]})
-    merged = {h: (mapping.get(h, t) or "") for h, t in job.mapping.items()}
-    errors = _check_mapping(merged)
-    if match_by is not None and match_by not in MATCH_KEYS:
-        errors["match_by"] = [_("Match by phone, e-mail or external id.")]
-    if errors:
-        raise ValidationFailed(errors)
-    job.mapping = merged
-    if match_by:
-        job.match_by = match_by
-    job.status = Status.PENDING
-    job.errors = []
-    job.processed_rows = job.created_count = job.updated_count = job.skipped_count = 0
-    job.save()
-    return job
+    return customer_importing.remap_job(
+        actor=actor,
+        job=job,
+        mapping=mapping,
+        match_by=match_by,
+        match_keys=MATCH_KEYS,
+        match_error=_("Match by phone, e-mail or external id."),
+        check_mapping=_check_mapping,
+    )
 
 
 def import_get_for_user(*, user, id: int) -> ImportJob:
-    job = ImportJob.objects.filter(pk=id, kind=KIND).first()
-    if job is None or not (job.created_by_id == user.pk or can(user, Action.MANAGE_USERS)):
-        raise NotFound(_("Import not found."))
-    return job
+    return customer_importing.get_job_for_user(user=user, id=id, kind=KIND)
 
 
 def import_recent(*, user, limit: int = 10):
@@ -368,17 +338,9 @@ def import_check(*, job: ImportJob) -> ImportJob:
     try:
         with customer_importing._bulk_mode():
             plan = _plan(job, actor, customer_importing._progress_writer(job))
-    except (ServiceError, UnreadableFile) as exc:
+    except ServiceError as exc:
         return customer_importing._fail(job, exc)
-    job.status = Status.VALIDATED
-    job.total_rows = job.processed_rows = plan.total
-    job.created_count = len(plan.creates)
-    job.updated_count = len(plan.updates)
-    job.skipped_count = plan.bad_rows
-    job.errors = plan.errors
-    job.message = ""
-    job.save()
-    return job
+    return customer_importing.save_check(job, plan)
 
 
 def import_commit(*, job: ImportJob, progress: bool = True) -> ImportJob:
@@ -395,17 +357,7 @@ def import_commit(*, job: ImportJob, progress: bool = True) -> ImportJob:
             plan = _plan(job, actor, writer)
     except ServiceError as exc:
         return customer_importing._fail(job, exc)
-    job.total_rows = plan.total
-    job.errors = plan.errors
-    job.skipped_count = plan.bad_rows
-    if plan.bad_rows and not job.skip_bad_rows:
-        job.status = Status.FAILED
-        job.created_count = job.updated_count = 0
-        job.message = _(
-            "%(count)d rows have errors; nothing was imported. Correct them or skip bad rows."
-        ) % {"count": plan.bad_rows}
-        job.finished_at = timezone.now()
-        job.save()
+    if customer_importing.refuse_bad_rows(job, plan):
         return job
     try:
         with customer_importing._bulk_mode(), transaction.atomic():
@@ -553,23 +505,7 @@ def _bulk_create(actor, rows: list, now) -> int:
 
 
 def report(job: ImportJob) -> dict:
-    unchanged = max(0, job.total_rows - job.created_count - job.updated_count - job.skipped_count)
-    return {
-        "job_id": job.pk,
-        "status": job.status,
-        "filename": job.filename,
-        "match_by": job.match_by,
-        "skip_bad_rows": job.skip_bad_rows,
-        "total_rows": job.total_rows,
-        "processed_rows": job.processed_rows,
-        "created": job.created_count,
-        "updated": job.updated_count,
-        "unchanged": unchanged if job.status in (Status.VALIDATED, Status.DONE) else 0,
-        "skipped": job.skipped_count,
-        "errors": job.errors,
-        "message": job.message,
-        "mapping": job.mapping,
-    }
+    return customer_importing.job_report(job)
 
 
 def runs_in_background(job: ImportJob) -> bool:
@@ -613,17 +549,10 @@ def import_request_check(*, job: ImportJob) -> ImportJob:
 def import_request_commit(*, actor, job: ImportJob, skip_bad_rows: bool | None = None):
     """Import now, or on the worker when the file is large. Refuses when the dry run
     found bad rows and they are not to be skipped."""
-    require(actor, Action.IMPORT)
-    if job.status not in (Status.PENDING, Status.VALIDATED):
-        raise ValidationFailed({"status": [_("This import has already started.")]})
-    if skip_bad_rows is not None and skip_bad_rows != job.skip_bad_rows:
-        job.skip_bad_rows = skip_bad_rows
-        job.save(update_fields=["skip_bad_rows"])
-    if job.status == Status.VALIDATED and job.skipped_count and not job.skip_bad_rows:
-        raise ValidationFailed(
-            {"skip_bad_rows": [_("Some rows have errors: correct the file or skip bad rows.")]}
-        )
-    if runs_in_background(job):
-        transaction.on_commit(lambda: run_lead_import.enqueue(job.pk))
-        return job
-    return import_commit(job=job)
+    return customer_importing.request_commit(
+        actor=actor,
+        job=job,
+        skip_bad_rows=skip_bad_rows,
+        commit=lambda job: import_commit(job=job),
+        enqueue=lambda job: transaction.on_commit(lambda: run_lead_import.enqueue(job.pk)),
+    )
