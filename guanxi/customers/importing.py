@@ -464,7 +464,44 @@ class Plan:
     total: int = 0
 
 
-class _Checker:
+class RowChecker:
+    """What the customer and lead checkers share: the external id of a row, and the
+    report of a bad row. A subclass sets ``key``, ``seen_external``, ``position``,
+    ``header_of`` and ``taken_message``."""
+
+    taken_message = gettext_lazy("Another customer already has this external id.")
+
+    def external_id_problem(self, number, cleaned, errors, taken, found) -> tuple | None:
+        """The problem with the row's external id (repeated in the file, or another
+        record's than ``found``, the record the row matches), if any."""
+        external = cleaned.get("external_id")
+        if not external or "external_id" in errors:
+            return None
+        first = self.seen_external.setdefault(external, number)
+        owner_pk = taken.get(external)
+        if first != number and self.key != "external_id":
+            return (
+                "external_id",
+                _("The same value as row %(row)d in this file.") % {"row": first},
+            )
+        if owner_pk is not None and (found is None or found.pk != owner_pk):
+            return ("external_id", str(self.taken_message))
+        return None
+
+    def report_bad_row(self, plan: "Plan", number: int, problems: list) -> None:
+        plan.bad_rows += 1
+        problems.sort(key=lambda p: self.position.get(p[0], len(self.position)))
+        for field, message in problems:
+            if len(plan.errors) < MAX_REPORTED_ERRORS:
+                plan.errors.append(
+                    {"row": number, "column": self.column(field), "message": str(message)}
+                )
+
+    def column(self, field: str) -> str:
+        return self.header_of.get(field, field)
+
+
+class _Checker(RowChecker):
     def __init__(self, job: ImportJob, actor):
         self.job = job
         self.actor = actor
@@ -505,9 +542,6 @@ class _Checker:
             else:
                 data.setdefault("custom", {})[custom_key] = value
         return data
-
-    def column(self, field: str) -> str:
-        return self.header_of.get(field, field)
 
     def clean_chunk(self, rows: list) -> list:
         """(number, cells) → (number, cells, cleaned, errors): the rules of forms and API,
@@ -584,29 +618,11 @@ class _Checker:
             if field == self.key and any(f == field for f, _m in problems):
                 continue
             problems += [(field, m) for m in messages]
-        external = cleaned.get("external_id")
-        if external and "external_id" not in errors:
-            first = self.seen_external.setdefault(external, number)
-            owner_pk = taken.get(external)
-            if first != number and self.key != "external_id":
-                problems.append(
-                    (
-                        "external_id",
-                        _("The same value as row %(row)d in this file.") % {"row": first},
-                    )
-                )
-            elif owner_pk is not None and (customer is None or customer.pk != owner_pk):
-                problems.append(
-                    ("external_id", _("Another customer already has this external id."))
-                )
+        problem = self.external_id_problem(number, cleaned, errors, taken, customer)
+        if problem:
+            problems.append(problem)
         if problems:
-            plan.bad_rows += 1
-            problems.sort(key=lambda p: self.position.get(p[0], len(self.position)))
-            for field, message in problems:
-                if len(plan.errors) < MAX_REPORTED_ERRORS:
-                    plan.errors.append(
-                        {"row": number, "column": self.column(field), "message": str(message)}
-                    )
+            self.report_bad_row(plan, number, problems)
             return
         if customer is None:
             plan.creates.append((number, cleaned))
@@ -649,13 +665,7 @@ def _plan(
     signature = _signature(job, actor, content, checker)
     chunks = _Kept.take(job, signature, checker)
     if chunks is None:
-        table = open_table(io.BytesIO(content), job.filename)
-        index = {h: i for i, h in enumerate(table.headers) if h}
-        missing = [h for h in checker.columns if h not in index]
-        if missing:
-            raise ValidationFailed(
-                {"mapping": [_("The file has no column “%(column)s”.") % {"column": missing[0]}]}
-            )
+        table, index = open_mapped(content, job.filename, checker.columns)
         checker.use_index(index)
         chunks = (checker.clean_chunk(rows) for rows in _batched(table.rows, CHUNK))
     kept = [] if keep else None
@@ -669,6 +679,19 @@ def _plan(
     if kept is not None and plan.total <= KEEP_MAX_ROWS:
         _Kept.put(job, signature, checker, kept)
     return plan
+
+
+def open_mapped(content: bytes, filename: str, columns) -> tuple[Table, dict[str, int]]:
+    """The file's table and where each header is; refuses a file without one of the
+    mapped ``columns``."""
+    table = open_table(io.BytesIO(content), filename)
+    index = {h: i for i, h in enumerate(table.headers) if h}
+    missing = [h for h in columns if h not in index]
+    if missing:
+        raise ValidationFailed(
+            {"mapping": [_("The file has no column “%(column)s”.") % {"column": missing[0]}]}
+        )
+    return table, index
 
 
 def _batched(rows: Iterator, size: int) -> Iterator[list]:

@@ -14,7 +14,6 @@ the importing user; each owner is told once per import how many leads they recei
 """
 
 import dataclasses
-import io
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -34,7 +33,7 @@ from guanxi.core.models import AuditEntry, BusinessEvent
 from guanxi.core.notify import notify
 from guanxi.core.visibility import can_see
 from guanxi.customers import importing as customer_importing
-from guanxi.customers.importing import FORMULA_STARTS, open_table
+from guanxi.customers.importing import FORMULA_STARTS
 from guanxi.customers.models import ImportJob
 from guanxi.sales import services_leads
 from guanxi.sales.models import Lead
@@ -174,7 +173,9 @@ class Plan:
     total: int = 0
 
 
-class _Checker:
+class _Checker(customer_importing.RowChecker):
+    taken_message = gettext_lazy("Another lead already has this external id.")
+
     def __init__(self, job: ImportJob, actor):
         self.actor = actor
         self.key = job.match_by
@@ -247,19 +248,9 @@ class _Checker:
                 lead = found[0]
                 if not can_see(self.actor, lead):
                     problems.append((self.key, _("This lead exists but is not yours.")))
-        external = cleaned.get("external_id")
-        if external and "external_id" not in errors:
-            first = self.seen_external.setdefault(external, number)
-            owner_pk = taken.get(external)
-            if first != number and self.key != "external_id":
-                problems.append(
-                    (
-                        "external_id",
-                        _("The same value as row %(row)d in this file.") % {"row": first},
-                    )
-                )
-            elif owner_pk is not None and (lead is None or lead.pk != owner_pk):
-                problems.append(("external_id", _("Another lead already has this external id.")))
+        problem = self.external_id_problem(number, cleaned, errors, taken, lead)
+        if problem:
+            problems.append(problem)
         if lead is not None and not problems:
             if lead.status == Lead.Status.CONVERTED:
                 plan.unchanged += 1  # converted leads are kept as they were
@@ -275,17 +266,7 @@ class _Checker:
         for field, messages in errors.items():
             problems += [(field, m) for m in messages]
         if problems:
-            plan.bad_rows += 1
-            problems.sort(key=lambda p: self.position.get(p[0], len(self.position)))
-            for field, message in problems:
-                if len(plan.errors) < MAX_REPORTED_ERRORS:
-                    plan.errors.append(
-                        {
-                            "row": number,
-                            "column": self.header_of.get(field, field),
-                            "message": str(message),
-                        }
-                    )
+            self.report_bad_row(plan, number, problems)
             return
         if lead is None:
             plan.creates.append((number, cleaned))
@@ -312,13 +293,8 @@ def _plan(job: ImportJob, actor, progress: Callable[[int], None] | None = None) 
     checker = _Checker(job, actor)
     plan = Plan()
     with job.file.open("rb") as handle:
-        table = open_table(io.BytesIO(handle.read()), job.filename)
-    index = {h: i for i, h in enumerate(table.headers) if h}
-    missing = [h for h in checker.columns if h not in index]
-    if missing:
-        raise ValidationFailed(
-            {"mapping": [_("The file has no column “%(column)s”.") % {"column": missing[0]}]}
-        )
+        content = handle.read()
+    table, index = customer_importing.open_mapped(content, job.filename, checker.columns)
     checker.use_index(index)
     for rows in customer_importing._batched(table.rows, CHUNK):
         checker.check_chunk(rows, plan)
