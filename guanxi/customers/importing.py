@@ -259,12 +259,17 @@ def _alias_table(fields: list[CustomField]) -> dict[str, str]:
 def detect_mapping(headers: list[str], fields: list[CustomField] | None = None) -> dict:
     """{header: field, "custom.<key>" or ""} for every header, by name or alias."""
     fields = CustomField.objects.filter(active=True) if fields is None else fields
-    table = _alias_table(list(fields))
+    return map_headers(headers, _alias_table(list(fields)), _norm)
+
+
+def map_headers(headers: list[str], table: dict[str, str], norm: Callable[[str], str]) -> dict:
+    """{header: the field ``table`` gives its ``norm``al form, or ""}: a second column for
+    the same field is ignored, an empty header left out."""
     mapping, used = {}, set()
     for header in headers:
         if not header:
             continue
-        target = table.get(_norm(header), "")
+        target = table.get(norm(header), "")
         if target and target in used:
             target = ""  # a second column for the same field is ignored
         mapping[header] = target
@@ -469,7 +474,28 @@ class RowChecker:
     report of a bad row. A subclass sets ``key``, ``seen_external``, ``position``,
     ``header_of`` and ``taken_message``."""
 
+    many_message = gettext_lazy("%(count)d customers have this value; match by another column.")
+    hidden_message = gettext_lazy("This customer exists but is not yours.")
     taken_message = gettext_lazy("Another customer already has this external id.")
+
+    def match(self, number, value, matches) -> tuple:
+        """(the record the row's match key ``value`` finds or None, the problems): the
+        value repeated in the file, found more than once, or found but not visible."""
+        problems = []
+        found = None
+        first = self.seen_keys.setdefault(value, number)
+        if first != number:
+            problems.append(
+                (self.key, _("The same value as row %(row)d in this file.") % {"row": first})
+            )
+        records = matches.get(value, [])
+        if len(records) > 1:
+            problems.append((self.key, str(self.many_message) % {"count": len(records)}))
+        elif records:
+            found = records[0]
+            if not can_see(self.actor, found):
+                problems.append((self.key, str(self.hidden_message)))
+        return found, problems
 
     def external_id_problem(self, number, cleaned, errors, taken, found) -> tuple | None:
         """The problem with the row's external id (repeated in the file, or another
@@ -585,24 +611,7 @@ class _Checker(RowChecker):
         if self.key in errors:
             problems += [(self.key, m) for m in errors[self.key]]
         elif key_value:
-            first = self.seen_keys.setdefault(key_value, number)
-            if first != number:
-                problems.append(
-                    (self.key, _("The same value as row %(row)d in this file.") % {"row": first})
-                )
-            found = matches.get(key_value, [])
-            if len(found) > 1:
-                problems.append(
-                    (
-                        self.key,
-                        _("%(count)d customers have this value; match by another column.")
-                        % {"count": len(found)},
-                    )
-                )
-            elif found:
-                customer = found[0]
-                if not can_see(self.actor, customer):
-                    problems.append((self.key, _("This customer exists but is not yours.")))
+            customer, problems = self.match(number, key_value, matches)
         data = None
         if customer is not None and not problems:
             # An existing customer: only the columns present in the file change.

@@ -31,7 +31,6 @@ from guanxi.core import audit, bulk
 from guanxi.core.errors import ServiceError, ValidationFailed
 from guanxi.core.models import AuditEntry, BusinessEvent
 from guanxi.core.notify import notify
-from guanxi.core.visibility import can_see
 from guanxi.customers import importing as customer_importing
 from guanxi.customers.importing import FORMULA_STARTS
 from guanxi.customers.models import ImportJob
@@ -73,17 +72,7 @@ _ALIASES = {_norm(label): key for key, labels in COLUMNS.items() for label in (k
 
 def detect_mapping(headers: list[str]) -> dict[str, str]:
     """{header: field or ""}: a second column for the same field is ignored."""
-    mapping, used = {}, set()
-    for header in headers:
-        if not header:
-            continue
-        target = _ALIASES.get(_norm(header), "")
-        if target in used:
-            target = ""
-        mapping[header] = target
-        if target:
-            used.add(target)
-    return mapping
+    return customer_importing.map_headers(headers, _ALIASES, _norm)
 
 
 def _check_mapping(mapping: dict) -> dict:
@@ -174,6 +163,8 @@ class Plan:
 
 
 class _Checker(customer_importing.RowChecker):
+    many_message = gettext_lazy("%(count)d leads have this value; match by another column.")
+    hidden_message = gettext_lazy("This lead exists but is not yours.")
     taken_message = gettext_lazy("Another lead already has this external id.")
 
     def __init__(self, job: ImportJob, actor):
@@ -184,7 +175,7 @@ class _Checker(customer_importing.RowChecker):
         labels = {k: str(gettext_lazy(v[0])) for k, v in COLUMNS.items()}
         self.header_of = {**labels, **{t: h for h, t in self.columns.items()}}
         self.position = {t: i for i, t in enumerate(self.columns.values())}
-        self.seen: dict[str, int] = {}
+        self.seen_keys: dict[str, int] = {}
         self.seen_external: dict[str, int] = {}
         self.can_create = can(actor, Action.CREATE)
         self.can_change = can(actor, Action.CHANGE)
@@ -230,24 +221,7 @@ class _Checker(customer_importing.RowChecker):
         value = cleaned.get(self.key)
         lead = None
         if value and self.key not in errors:
-            first = self.seen.setdefault(value, number)
-            if first != number:
-                problems.append(
-                    (self.key, _("The same value as row %(row)d in this file.") % {"row": first})
-                )
-            found = matches.get(value, [])
-            if len(found) > 1:
-                problems.append(
-                    (
-                        self.key,
-                        _("%(count)d leads have this value; match by another column.")
-                        % {"count": len(found)},
-                    )
-                )
-            elif found:
-                lead = found[0]
-                if not can_see(self.actor, lead):
-                    problems.append((self.key, _("This lead exists but is not yours.")))
+            lead, problems = self.match(number, value, matches)
         problem = self.external_id_problem(number, cleaned, errors, taken, lead)
         if problem:
             problems.append(problem)
