@@ -43,9 +43,8 @@ For a user who sees every customer (scope *all*) the figures are sums over the d
 rollup (``guanxi.analytics.rollup``: additive figures per store and local day, and the
 chains of each customer's paid orders, from which paying, repeat and new customers
 follow exactly), kept by the statistics consumer; so, like new customers, they follow
-the consumer. Users who see their team's or their own customers sum (on SQLite: see
-``_entries_pay_off``) the rollup's ledger
-(``KpiOrderEntry``) of those customers, by day in SQL, with the same formulas (the
+the consumer. Users who see their team's or their own customers sum the rollup's
+ledger (``KpiOrderEntry``) of those customers, by day in SQL, with the same formulas (the
 chain columns of an entry are its customer's, so they hold for any set of whole
 customers; visibility is evaluated at the moment, so a customer given to someone else
 counts for them at once). Users in another time zone, and a rollup not yet built
@@ -54,14 +53,16 @@ same numbers.
 """
 
 import calendar
+import contextlib
 import dataclasses
 import datetime
 import decimal
 from fractions import Fraction
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
+    BooleanField,
     Case,
     Count,
     DateField,
@@ -75,6 +76,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Cast, Coalesce, Round, Substr, TruncDate
 from django.utils import timezone
 from django.utils.formats import number_format
@@ -291,10 +293,48 @@ def figures_for(
 def _entries_pay_off() -> bool:
     """Whether a team's or a sales rep's dashboard reads the ledger (``_entry_figures``)
     rather than the orders. On SQLite it is about twice as fast (one covering-index
-    range per customer). PostgreSQL's planner prefers a parallel scan of the whole
-    ledger to 20,000+ index probes, which is slower than the orders path for a sales
-    rep (measured at 200k customers / 1M orders), so there the orders are read."""
-    return connection.vendor == "sqlite"
+    range per customer). On PostgreSQL too, provided the ledger is read one index range
+    per visible customer (``_index_probes``): left to itself the planner scans the
+    whole ledger in parallel, slower than the orders for a sales rep."""
+    return connection.vendor in ("sqlite", "postgresql")
+
+
+# For the ledger queries of a team or a sales rep on PostgreSQL: one covering-index range
+# per visible customer (a nested loop driven by the customers), never a (parallel) scan
+# of the whole ledger hashed against them, which the planner prefers by its estimates;
+# and no JIT compilation, which costs more than these queries take.
+_PROBE_SETTINGS = {
+    "jit": "off",
+    "max_parallel_workers_per_gather": "0",
+    "enable_seqscan": "off",
+    "enable_bitmapscan": "off",
+}
+
+
+@contextlib.contextmanager
+def _index_probes():
+    """Run the queries inside with ``_PROBE_SETTINGS`` (PostgreSQL; nothing elsewhere).
+    Set for the transaction (``set_config(…, true)``) and put back afterwards, so an
+    enclosing transaction keeps its own settings; if a query fails, rolling back the
+    savepoint undoes them."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    names = list(_PROBE_SETTINGS)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT " + ", ".join("current_setting(%s)" for _ in names), names)
+            before = cursor.fetchone()
+            cursor.execute(
+                "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in names),
+                [v for n in names for v in (n, _PROBE_SETTINGS[n])],
+            )
+        yield
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in names),
+                [v for n, b in zip(names, before, strict=True) for v in (n, b)],
+            )
 
 
 def _entry_figures(*, user, store: Store | None, periods: list[Period]) -> list[dict]:
@@ -308,9 +348,21 @@ def _entry_figures(*, user, store: Store | None, periods: list[Period]) -> list[
     placed_day, …)): no order rows are read."""
     lo = min(p.start for p in periods)
     hi = max(p.end for p in periods)
-    entries = KpiOrderEntry.objects.filter(
-        customer_id__in=visible_to(user, Customer.objects.all()).values("pk")
-    )
+    visible = visible_to(user, Customer.objects.all()).values("pk")
+    if connection.vendor == "postgresql":
+        # The customers once, as an array: each query then probes the covering index
+        # once per customer (``customer_id = ANY(…)``), in the customers' order.
+        ids = list(visible.values_list("pk", flat=True))
+        entries = KpiOrderEntry.objects.filter(
+            RawSQL(
+                f'{connection.ops.quote_name(KpiOrderEntry._meta.db_table)}."customer_id"'
+                " = ANY(%s::bigint[])",
+                (ids,),
+                output_field=BooleanField(),
+            )
+        )
+    else:
+        entries = KpiOrderEntry.objects.filter(customer_id__in=visible)
     if store is not None:
         entries = entries.filter(store_id=store.pk)
         p1, p2 = "store_prev_day", "store_prev2_day"
@@ -329,13 +381,13 @@ def _entry_figures(*, user, store: Store | None, periods: list[Period]) -> list[
         .values("paid_day")
         .annotate(
             sales_c=_cents(F("sales")),
-            n=Count("pk"),
+            n=Count("customer_id"),
             n_items=Coalesce(Sum("items"), 0),
             refunds_c=_cents(F("refunds")),
             profit_c=_cents(F("profit")),
-            same=Count("pk", filter=Q(**{p1: F("paid_day")})),
+            same=Count("customer_id", filter=Q(**{p1: F("paid_day")})),
             **{
-                f"{name}{i}": Count("pk", filter=cond)
+                f"{name}{i}": Count("customer_id", filter=cond)
                 for i, p in enumerate(periods)
                 for name, cond in (
                     ("prev", Q(**{f"{p1}__gte": p.start})),
@@ -346,6 +398,19 @@ def _entry_figures(*, user, store: Store | None, periods: list[Period]) -> list[
         )
         .order_by()
     )
+    placed = (
+        entries.filter(placed_day__gte=lo, placed_day__lte=hi)
+        .values("placed_day")
+        .annotate(
+            n_placed=Count("customer_id"),
+            n_unpaid=Count("customer_id", filter=Q(paid_day__isnull=True)),
+            unpaid_c=_cents(F("unpaid_amount")),
+        )
+        .order_by()
+    )
+    with _index_probes():
+        paid = list(paid)
+        placed = list(placed)
     for r in paid:
         day = r["paid_day"]
         by_day[day] = {
@@ -359,16 +424,6 @@ def _entry_figures(*, user, store: Store | None, periods: list[Period]) -> list[
             "n_unpaid_amount": D(0),
         }
         by_day_chain[day] = r
-    placed = (
-        entries.filter(placed_day__gte=lo, placed_day__lte=hi)
-        .values("placed_day")
-        .annotate(
-            n_placed=Count("pk"),
-            n_unpaid=Count("pk", filter=Q(paid_day__isnull=True)),
-            unpaid_c=_cents(F("unpaid_amount")),
-        )
-        .order_by()
-    )
     for r in placed:
         d = by_day.setdefault(
             r["placed_day"],
