@@ -938,11 +938,22 @@ def refuse_bad_rows(job: ImportJob, plan: Plan) -> bool:
 def _write(job: ImportJob, actor, plan: Plan) -> None:
     now = timezone.now()
     created = _bulk_create(actor, plan.creates, now)
-    updated = 0
     context = services.CustomerInput(actor)
-    for number, customer, data in plan.updates:
+    updated = save_updates(
+        plan.updates,
+        lambda customer, data: services.customer_update(
+            actor=actor, customer=customer, data=data, context=context
+        ),
+    )
+    finish_job(job, actor, plan, created, updated)
+
+
+def save_updates(updates: list, update: Callable[[object, dict], object]) -> int:
+    """``update(record, data)`` for each (row, record, data) of a plan; how many."""
+    updated = 0
+    for number, record, data in updates:
         try:
-            services.customer_update(actor=actor, customer=customer, data=data, context=context)
+            update(record, data)
         except ValidationFailed as exc:
             # Something changed since the check (another user, another import).
             raise ValidationFailed(
@@ -950,6 +961,14 @@ def _write(job: ImportJob, actor, plan: Plan) -> None:
                 message=_("Row %(row)d could not be saved.") % {"row": number},
             ) from exc
         updated += 1
+    return updated
+
+
+def finish_job(
+    job: ImportJob, actor, plan: Plan, created: int, updated: int, *, audit_kind: str = ""
+) -> None:
+    """Mark a written job done with its counts and summary, and audit the import (with
+    ``audit_kind`` first in its changes when given)."""
     unchanged = plan.total - created - updated - plan.bad_rows
     job.status = ImportJob.Status.DONE
     job.processed_rows = plan.total
@@ -964,6 +983,7 @@ def _write(job: ImportJob, actor, plan: Plan) -> None:
         instance=job,
         object_repr=job.filename,
         changes={
+            **({"kind": audit_kind} if audit_kind else {}),
             "created": created,
             "updated": updated,
             "unchanged": unchanged,

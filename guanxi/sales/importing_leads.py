@@ -27,8 +27,8 @@ from django.utils.translation import gettext_lazy, ngettext
 from django_tasks import task
 
 from guanxi.accounts.roles import Action, can, require
-from guanxi.core import audit, bulk
-from guanxi.core.errors import ServiceError, ValidationFailed
+from guanxi.core import bulk
+from guanxi.core.errors import ServiceError
 from guanxi.core.models import AuditEntry, BusinessEvent
 from guanxi.core.notify import notify
 from guanxi.customers import importing as customer_importing
@@ -322,39 +322,14 @@ def import_commit(*, job: ImportJob, progress: bool = True) -> ImportJob:
 
 def _write(job: ImportJob, actor, plan: Plan) -> None:
     created = _bulk_create(actor, plan.creates, timezone.now())
-    updated = 0
     context = services_leads.LeadInput(actor)
-    for number, lead, data in plan.updates:
-        try:
-            services_leads.lead_update(actor=actor, lead=lead, data=data, context=context)
-        except ValidationFailed as exc:
-            raise ValidationFailed(
-                exc.field_errors, message=_("Row %(row)d could not be saved.") % {"row": number}
-            ) from exc
-        updated += 1
-    unchanged = plan.total - created - updated - plan.bad_rows
-    job.status = Status.DONE
-    job.processed_rows = plan.total
-    job.created_count = created
-    job.updated_count = updated
-    job.finished_at = timezone.now()
-    job.message = customer_importing._summary(created, updated, unchanged, plan.bad_rows)
-    job.save()
-    audit.record(
-        actor=actor,
-        action="import",
-        instance=job,
-        object_repr=job.filename,
-        changes={
-            "kind": KIND,
-            "created": created,
-            "updated": updated,
-            "unchanged": unchanged,
-            "skipped": plan.bad_rows,
-            "total": plan.total,
-        },
-        note=job.message,
+    updated = customer_importing.save_updates(
+        plan.updates,
+        lambda lead, data: services_leads.lead_update(
+            actor=actor, lead=lead, data=data, context=context
+        ),
     )
+    customer_importing.finish_job(job, actor, plan, created, updated, audit_kind=KIND)
 
 
 def _bulk_create(actor, rows: list, now) -> int:
