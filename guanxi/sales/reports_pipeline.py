@@ -2,6 +2,7 @@
 (``guanxi.analytics.reports``)."""
 
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from guanxi.analytics.reports import Table
 
@@ -40,7 +41,7 @@ def funnel_tables(result) -> list[Table]:
             [_("Opportunities created"), result.total],
             [_("Still open"), result.open],
             [_("Won"), result.won],
-            [_("Lost"), result.lost],
+            [pgettext("opportunity stage kind", "Lost"), result.lost],
             [_("Win rate (%)"), result.win_rate if result.win_rate is not None else ""],
             [_("Won amount"), result.won_amount],
         ]

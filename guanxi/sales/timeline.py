@@ -26,7 +26,7 @@ def activity_items(customer, user, limit):
         yield TimelineItem(
             at=a.occurred_at,
             kind=f"activity.{a.kind}",
-            title=f"{a.get_kind_display()}: {a.subject}",
+            title=_("%(kind)s: %(subject)s") % {"kind": a.get_kind_display(), "subject": a.subject},
             body=" · ".join(parts),
             url=reverse("sales:activity_edit", args=[a.pk]),
             actor=str(a.owner) if a.owner else "",
