@@ -470,9 +470,10 @@ class Plan:
 
 
 class RowChecker:
-    """What the customer and lead checkers share: the external id of a row, and the
-    report of a bad row. A subclass sets ``key``, ``seen_external``, ``position``,
-    ``header_of`` and ``taken_message``."""
+    """What the customer and lead checkers share: the match key and external id of a row,
+    the report of a bad row, where a row goes in the plan. A subclass sets ``actor``,
+    ``key``, ``seen_keys``, ``seen_external``, ``position`` and ``header_of``, and its own
+    ``many_message``, ``hidden_message`` and ``taken_message``."""
 
     many_message = gettext_lazy("%(count)d customers have this value; match by another column.")
     hidden_message = gettext_lazy("This customer exists but is not yours.")
@@ -525,6 +526,18 @@ class RowChecker:
 
     def column(self, field: str) -> str:
         return self.header_of.get(field, field)
+
+    def settle(self, plan, number, problems, found, cleaned, data, changes_anything) -> None:
+        """Put a checked row in the plan: bad (with its ``problems``), a record to create,
+        ``found`` to update (when ``changes_anything(found, cleaned)``) or unchanged."""
+        if problems:
+            self.report_bad_row(plan, number, problems)
+        elif found is None:
+            plan.creates.append((number, cleaned))
+        elif changes_anything(found, cleaned):
+            plan.updates.append((number, found, data))
+        else:
+            plan.unchanged += 1
 
 
 class _Checker(RowChecker):
@@ -630,15 +643,7 @@ class _Checker(RowChecker):
         problem = self.external_id_problem(number, cleaned, errors, taken, customer)
         if problem:
             problems.append(problem)
-        if problems:
-            self.report_bad_row(plan, number, problems)
-            return
-        if customer is None:
-            plan.creates.append((number, cleaned))
-        elif _changes_anything(customer, cleaned):
-            plan.updates.append((number, customer, data))
-        else:
-            plan.unchanged += 1
+        self.settle(plan, number, problems, customer, cleaned, data, _changes_anything)
 
 
 def _changes_anything(customer: Customer, cleaned: dict) -> bool:

@@ -239,15 +239,7 @@ class _Checker(customer_importing.RowChecker):
             problems.append((self.key, _("You may not create leads.")))
         for field, messages in errors.items():
             problems += [(field, m) for m in messages]
-        if problems:
-            self.report_bad_row(plan, number, problems)
-            return
-        if lead is None:
-            plan.creates.append((number, cleaned))
-        elif _changes_anything(lead, cleaned):
-            plan.updates.append((number, lead, data))
-        else:
-            plan.unchanged += 1
+        self.settle(plan, number, problems, lead, cleaned, data, _changes_anything)
 
 
 def _changes_anything(lead: Lead, cleaned: dict) -> bool:
