@@ -200,7 +200,7 @@ def test_a_sales_rep_and_a_manager_count_their_customers_from_the_ledger_or_orde
     for buyer, user in (("b1", alice), ("b2", bob), ("b3", charlie)):
         Customer.objects.filter(pk=shop.customer(buyer).pk).update(owner=user, team=user.team)
     expected = {alice: D("33.33"), bob: D("20.00"), charlie: D("53.33"), manager: D("53.33")}
-    reads_ledger = kpi._entries_pay_off()  # SQLite: the ledger; PostgreSQL: the orders
+    reads_ledger = kpi._entries_pay_off()  # the ledger once the rollup is built
     for user, sales in expected.items():
         with CaptureQueriesContext(connection) as queries:
             report = kpi.kpi_report(user=user, start="2024-03-01", end="2024-03-31")
