@@ -302,9 +302,7 @@ class Opportunity(OwnedModel):
                 name="opp_board_sums_idx",
             ),
             models.Index(fields=["stage", "stage_entered_at"], name="opp_board_cards_idx"),
-            models.Index(
-                fields=["owner", "stage", "stage_entered_at"], name="opp_board_owner_idx"
-            ),
+            models.Index(fields=["owner", "stage", "stage_entered_at"], name="opp_board_owner_idx"),
             models.Index(fields=["team", "stage", "stage_entered_at"], name="opp_board_team_idx"),
             models.Index(
                 fields=["team", "pipeline", "status", "stage", "expected_close", "amount", "owner"],
@@ -544,9 +542,7 @@ class CustomerFollowUp(models.Model):
 
     class Meta:
         indexes = [
-            models.Index(
-                fields=["customer_grade", "last_activity_at"], name="cfu_grade_last_idx"
-            ),
+            models.Index(fields=["customer_grade", "last_activity_at"], name="cfu_grade_last_idx"),
             models.Index(
                 fields=["customer_owner_id", "customer_grade", "last_activity_at"],
                 name="cfu_owner_grade_last_idx",
