@@ -3,6 +3,7 @@
 import datetime
 import email
 import email.policy
+import logging
 import socket
 
 import pytest
@@ -38,6 +39,11 @@ def free_port() -> int:
 def smtp_server(settings):
     """An SMTP server on 127.0.0.1, with Django sending real SMTP to it."""
     mailbox = Mailbox()
+    # aiosmtpd logs each connection at INFO from its own thread, sometimes after pytest
+    # has closed the stream it captured ("I/O operation on closed file").
+    log = logging.getLogger("mail.log")
+    level = log.level
+    log.setLevel(logging.WARNING)
     controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
     controller.start()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
@@ -51,6 +57,7 @@ def smtp_server(settings):
         yield mailbox
     finally:
         controller.stop()
+        log.setLevel(level)
 
 
 class Clock:
