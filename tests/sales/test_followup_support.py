@@ -8,7 +8,6 @@ from django.utils import timezone
 
 from guanxi.customers.models import Customer
 from guanxi.sales.models import Lead, Opportunity, Pipeline, Stage
-from tests.accounts.conftest import Mailbox, free_port
 
 
 def make_customer(owner, name="张伟", grade="", created_at=None, **extra) -> Customer:
@@ -66,21 +65,6 @@ def fixed_clock_fixture(monkeypatch):
 
 
 @pytest.fixture(name="smtp")
-def smtp_fixture(settings):
-    """A real SMTP server (aiosmtpd) on 127.0.0.1; Django sends to it."""
-    from aiosmtpd.controller import Controller
-
-    mailbox = Mailbox()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST = "127.0.0.1"
-    settings.EMAIL_PORT = controller.port
-    settings.EMAIL_HOST_USER = ""
-    settings.EMAIL_HOST_PASSWORD = ""
-    settings.EMAIL_USE_TLS = False
-    settings.EMAIL_USE_SSL = False
-    try:
-        yield mailbox
-    finally:
-        controller.stop()
+def smtp_fixture(smtp_server):
+    """The real SMTP server of tests/conftest.py, under the name these tests use."""
+    return smtp_server

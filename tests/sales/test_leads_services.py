@@ -9,7 +9,6 @@ from guanxi.customers import services as customer_services
 from guanxi.customers.models import Contact, Customer
 from guanxi.sales import services_leads as svc
 from guanxi.sales.models import Activity, AssignmentRule, Lead, LeadForm, Pipeline, Stage, Task
-from tests.accounts.conftest import smtp_server as smtp_server  # a real SMTP server
 from tests.conftest import make_user
 
 pytestmark = pytest.mark.django_db
