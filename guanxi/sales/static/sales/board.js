@@ -69,7 +69,7 @@
     }).catch(function () {
       evt.item.classList.remove("pl-saving");
       putBack(evt);
-      showError("Network error");
+      showError(board.dataset.errorNetwork || "Network error");
     });
   }
 
