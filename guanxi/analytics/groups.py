@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, CharField, Count, F, Q, QuerySet, Sum, Value, When, Window
-from django.db.models.functions import ExtractHour, ExtractIsoWeekDay, RowNumber
+from django.db.models.functions import Concat, ExtractHour, ExtractIsoWeekDay, RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -179,7 +179,14 @@ def _grouped(qs: QuerySet, expr_name: str) -> dict:
 def _field_counts(field: str) -> Callable[..., dict]:
     def counts(qs, use_facts=False):
         out: dict = {}
-        for value, n in _grouped(qs.alias(), field).items():
+        if connection.vendor == "sqlite":
+            # Grouping by an indexed column, SQLite walks that index over the whole table
+            # (the region index: 1M rows for a 40k-customer group, 1.3 s); grouping by an
+            # unindexed copy lets it start from the group's own filter (0.06 s).
+            qs, grouped_by = qs.annotate(_v=Concat(F(field), Value(""))), "_v"
+        else:
+            qs, grouped_by = qs.alias(), field
+        for value, n in _grouped(qs, grouped_by).items():
             key = value or UNKNOWN
             out[key] = out.get(key, 0) + n
         return out
