@@ -1146,13 +1146,7 @@ def store_update(*, actor, store: Store, data: dict) -> Store:
     cleaned, errors = clean_store_input(data, instance=store)
     if errors:
         raise ValidationFailed(errors)
-    before = audit.snapshot(store, STORE_FIELDS)
-    for key, value in cleaned.items():
-        setattr(store, key, value)
-    store.save()
-    changes = audit.diff(before, audit.snapshot(store, STORE_FIELDS))
-    if changes:
-        audit.record(actor=actor, action="update", instance=store, changes=changes)
+    audit.update_and_record(actor=actor, instance=store, cleaned=cleaned, fields=STORE_FIELDS)
     return store
 
 
@@ -1319,13 +1313,7 @@ def product_update(*, actor, product: Product, data: dict) -> Product:
     cleaned, errors = clean_product_input(data, instance=product)
     if errors:
         raise ValidationFailed(errors)
-    before = audit.snapshot(product, PRODUCT_FIELDS)
-    for key, value in cleaned.items():
-        setattr(product, key, value)
-    product.save()
-    changes = audit.diff(before, audit.snapshot(product, PRODUCT_FIELDS))
-    if changes:
-        audit.record(actor=actor, action="update", instance=product, changes=changes)
+    audit.update_and_record(actor=actor, instance=product, cleaned=cleaned, fields=PRODUCT_FIELDS)
     return product
 
 

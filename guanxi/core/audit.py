@@ -4,6 +4,7 @@ import datetime
 import decimal
 
 from django.db import models
+from django.utils import timezone
 
 from guanxi.core.models import AuditEntry
 
@@ -63,3 +64,21 @@ def record(
 
 def history(*, model: str, object_id: int):
     return AuditEntry.objects.filter(model=model, object_id=object_id).select_related("actor")
+
+
+def update_and_record(
+    *, actor, instance: models.Model, cleaned: dict, fields: list[str], touch: bool = False
+) -> dict:
+    """Set the ``cleaned`` values on ``instance`` (and ``updated_at`` if ``touch``), save
+    it, and record an "update" entry with what changed among ``fields`` (none when
+    nothing changed). Returns the changes."""
+    before = snapshot(instance, fields)
+    for name, value in cleaned.items():
+        setattr(instance, name, value)
+    if touch:
+        instance.updated_at = timezone.now()
+    instance.save()
+    changes = diff(before, snapshot(instance, fields))
+    if changes:
+        record(actor=actor, action="update", instance=instance, changes=changes)
+    return changes

@@ -670,15 +670,9 @@ def contact_update(*, actor, contact: Contact, data: dict) -> Contact:
     cleaned, errors = clean_contact_input(data, partial=True)
     if errors:
         raise ValidationFailed(errors)
-    fields = list(cleaned)
-    before = audit.snapshot(contact, fields)
-    for key, value in cleaned.items():
-        setattr(contact, key, value)
-    contact.updated_at = timezone.now()
-    contact.save()
-    changes = audit.diff(before, audit.snapshot(contact, fields))
-    if changes:
-        audit.record(actor=actor, action="update", instance=contact, changes=changes)
+    audit.update_and_record(
+        actor=actor, instance=contact, cleaned=cleaned, fields=list(cleaned), touch=True
+    )
     return contact
 
 
@@ -833,14 +827,7 @@ def custom_field_update(*, actor, field: CustomField, data: dict) -> CustomField
     cleaned, errors = clean_custom_field_input(data, instance=field)
     if errors:
         raise ValidationFailed(errors)
-    names = list(cleaned)
-    before = audit.snapshot(field, names)
-    for key, value in cleaned.items():
-        setattr(field, key, value)
-    field.save()
-    changes = audit.diff(before, audit.snapshot(field, names))
-    if changes:
-        audit.record(actor=actor, action="update", instance=field, changes=changes)
+    audit.update_and_record(actor=actor, instance=field, cleaned=cleaned, fields=list(cleaned))
     return field
 
 

@@ -686,13 +686,7 @@ def leadform_update(*, actor, form: LeadForm, data: dict) -> LeadForm:
     cleaned, errors = clean_form_input(data, instance=form)
     if errors:
         raise ValidationFailed(errors)
-    before = audit.snapshot(form, FORM_FIELDS)
-    for key, value in cleaned.items():
-        setattr(form, key, value)
-    form.save()
-    changes = audit.diff(before, audit.snapshot(form, FORM_FIELDS))
-    if changes:
-        audit.record(actor=actor, action="update", instance=form, changes=changes)
+    audit.update_and_record(actor=actor, instance=form, cleaned=cleaned, fields=FORM_FIELDS)
     return form
 
 
