@@ -295,22 +295,42 @@ class Opportunity(OwnedModel):
             models.Index(fields=["status", "closed_at"], name="opp_status_closed_idx"),
             models.Index(fields=["created_at", "id"], name="opp_created_idx"),
             # Board: column totals (covering, with the expected close date filter) and the
-            # newest cards of a column, for all, for an owner and for a team; funnel: a
-            # pipeline's opportunities by creation (covering).
+            # newest cards of a column, for all, for an owner and for a team. The totals
+            # indexes end with stage_entered_at so that, with a date filter, a column's page
+            # of card ids is read from the index alone (selectors_pipeline.column_cards).
             models.Index(
-                fields=["pipeline", "status", "stage", "expected_close", "amount"],
-                name="opp_board_sums_idx",
+                fields=[
+                    "pipeline",
+                    "status",
+                    "stage",
+                    "expected_close",
+                    "amount",
+                    "stage_entered_at",
+                ],
+                name="opp_board_cover_idx",
             ),
             models.Index(fields=["stage", "stage_entered_at"], name="opp_board_cards_idx"),
             models.Index(fields=["owner", "stage", "stage_entered_at"], name="opp_board_owner_idx"),
             models.Index(fields=["team", "stage", "stage_entered_at"], name="opp_board_team_idx"),
             models.Index(
-                fields=["team", "pipeline", "status", "stage", "expected_close", "amount", "owner"],
-                name="opp_board_team_sums_idx",
+                fields=[
+                    "team",
+                    "pipeline",
+                    "status",
+                    "stage",
+                    "expected_close",
+                    "amount",
+                    "owner",
+                    "stage_entered_at",
+                ],
+                name="opp_board_team_cover_idx",
             ),
+            # Funnel: a pipeline's opportunities by (status, furthest stage, stage), then
+            # creation (covering). The funnel names every value of the three (IN lists), so
+            # each group is one range of creation times, read in group order: no sort.
             models.Index(
-                fields=["pipeline", "created_at", "reached_stage", "status", "stage", "amount"],
-                name="opp_funnel_idx",
+                fields=["pipeline", "status", "reached_stage", "stage", "created_at", "amount"],
+                name="opp_funnel_groups_idx",
             ),
         ]
 
@@ -363,9 +383,10 @@ class StageChange(models.Model):
         ordering = ["at", "id"]
         indexes = [
             models.Index(fields=["opportunity", "at"], name="stagechange_opp_idx"),
-            # Funnel: average days in stage of the stays that ended in a period.
+            # Funnel: average days in stage of the stays that ended in a period, per stage
+            # left (covering; in stage order, so grouping needs no sort).
             models.Index(
-                fields=["at", "from_stage", "seconds_in_previous"], name="stagechange_at_idx"
+                fields=["from_stage", "at", "seconds_in_previous"], name="stagechange_from_at_idx"
             ),
         ]
 

@@ -162,30 +162,39 @@ def _parse_dt(value):
     return parsed
 
 
+CARD_FIELDS = (
+    "id",
+    "name",
+    "amount",
+    "currency",
+    "expected_close",
+    "next_step",
+    "stage_entered_at",
+    "status",
+    "stage_id",
+    "customer__id",
+    "customer__name",
+    "owner__id",
+    "owner__username",
+    "owner__display_name",
+    "owner__first_name",
+    "owner__last_name",
+)
+
+
 def column_cards(user, pipeline, stage, filters, *, cursor=None, size=CARDS_PER_COLUMN):
-    """One page of cards of a column, most recently moved first."""
-    qs = column_queryset(user, pipeline, stage, filters).select_related("customer", "owner")
-    qs = qs.only(
-        "id",
-        "name",
-        "amount",
-        "currency",
-        "expected_close",
-        "next_step",
-        "stage_entered_at",
-        "status",
-        "stage_id",
-        "customer__id",
-        "customer__name",
-        "owner__id",
-        "owner__username",
-        "owner__display_name",
-        "owner__first_name",
-        "owner__last_name",
-    )
+    """One page of cards of a column, most recently moved first.
+
+    In two steps: the page's ids (and times in stage), then those cards with their
+    customer and owner. With an expected close date filter the database reads the
+    column's matches through the date range and sorts them; read whole and joined, every
+    match was looked up with its customer and owner before the sort (an administrator's
+    90-day filter: ~20,000 per column, 80 ms each on SQLite); the ids come from the
+    board's covering index alone (~2 ms)."""
+    qs = column_queryset(user, pipeline, stage, filters).only("id", "stage_entered_at")
     parts = _disjoint_parts(user, qs)
     if len(parts) == 1:
-        cards, next_cursor = keyset_page(
+        keys, next_cursor = keyset_page(
             qs, order="-stage_entered_at", cursor=cursor, size=size, parse=_parse_dt
         )
     else:
@@ -200,12 +209,20 @@ def column_cards(user, pipeline, stage, filters, *, cursor=None, size=CARDS_PER_
             key=lambda c: (c.stage_entered_at, c.pk),
             reverse=True,
         )
-        cards = merged[:size]
+        keys = merged[:size]
         more = len(merged) > size or any(next_ for _rows, next_ in pages)
         next_cursor = (
-            encode_cursor([cards[-1].stage_entered_at.isoformat(), cards[-1].pk])
-            if more and cards
+            encode_cursor([keys[-1].stage_entered_at.isoformat(), keys[-1].pk])
+            if more and keys
             else None
+        )
+    cards = []
+    if keys:
+        cards = list(
+            Opportunity.objects.filter(pk__in=[key.pk for key in keys])
+            .select_related("customer", "owner")
+            .only(*CARD_FIELDS)
+            .order_by("-stage_entered_at", "-id")
         )
     now = timezone.now()
     for card in cards:
@@ -330,6 +347,30 @@ def _day_start(day: datetime.date) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
 
 
+def _funnel_groups(cohort, stage_pks: list[int]) -> list[dict]:
+    """Count and amount of ``cohort`` per (status, furthest stage reached, stage).
+
+    Every value of the three columns is named (IN lists; a null furthest stage, left by
+    the back-fill of migration 0005 where the history had no open stage, is a second
+    query): the database then reads each group as one range of creation times of
+    ``opp_funnel_groups_idx``, already in group order. Grouped over a range of creation
+    times alone, SQLite sorted every row of the period first (a year, 260,000 rows:
+    280 ms of 330). Nothing is left out: an opportunity's stage and furthest stage are
+    stages of its pipeline (``opportunity_create`` / ``opportunity_move`` check it, the
+    pipeline of an opportunity never changes, a stage that has been used cannot be
+    deleted) and its status is its stage's kind."""
+    cohort = cohort.filter(status__in=Stage.Kind.values, stage_id__in=stage_pks).order_by()
+    groups = []
+    for part in (
+        cohort.filter(reached_stage_id__in=stage_pks),
+        cohort.filter(reached_stage__isnull=True),
+    ):
+        groups += part.values("status", "reached_stage_id", "stage_id").annotate(
+            n=Count("*"), total=Sum("amount")
+        )
+    return groups
+
+
 def funnel(user, pipeline: Pipeline, filters: Filters, start, end) -> Funnel:
     """The opportunities of ``pipeline`` created from ``start`` to ``end`` (inclusive):
     how many reached each open stage (or a later one: skipping a stage counts as passing
@@ -345,11 +386,7 @@ def funnel(user, pipeline: Pipeline, filters: Filters, start, end) -> Funnel:
     cohort = opportunities_for(user, pipeline, filters).filter(
         created_at__gte=since, created_at__lt=until
     )
-    groups = list(
-        cohort.values("reached_stage_id", "status", "stage_id")
-        .annotate(n=Count("id"), total=Sum("amount"))
-        .order_by()
-    )
+    groups = _funnel_groups(cohort, [s.pk for s in stages])
     first_position = open_stages[0].position if open_stages else 0
     rows = [FunnelRow(stage=s) for s in open_stages]
     won = lost = still_open = 0
