@@ -332,6 +332,21 @@ class Opportunity(OwnedModel):
                 fields=["pipeline", "status", "reached_stage", "stage", "created_at", "amount"],
                 name="opp_funnel_groups_idx",
             ),
+            # The same for a team (a manager's funnel on SQLite is read as the team's range
+            # and one's own outside it; owner last for the visibility condition).
+            models.Index(
+                fields=[
+                    "team",
+                    "pipeline",
+                    "status",
+                    "reached_stage",
+                    "stage",
+                    "created_at",
+                    "amount",
+                    "owner",
+                ],
+                name="opp_funnel_team_idx",
+            ),
         ]
 
     def __str__(self):
@@ -382,7 +397,12 @@ class StageChange(models.Model):
     class Meta:
         ordering = ["at", "id"]
         indexes = [
-            models.Index(fields=["opportunity", "at"], name="stagechange_opp_idx"),
+            # One opportunity's history; covering for the funnel's stays of the
+            # opportunities a manager or a rep sees (probed by id).
+            models.Index(
+                fields=["opportunity", "at", "from_stage", "seconds_in_previous"],
+                name="stagechange_opp_cover_idx",
+            ),
             # Funnel: average days in stage of the stays that ended in a period, per stage
             # left (covering; in stage order, so grouping needs no sort).
             models.Index(

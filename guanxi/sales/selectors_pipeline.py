@@ -350,21 +350,23 @@ def _day_start(day: datetime.date) -> datetime.datetime:
 def _funnel_groups(cohort, stage_pks: list[int]) -> list[dict]:
     """Count and amount of ``cohort`` per (status, furthest stage reached, stage).
 
-    Every value of the three columns is named (IN lists; a null furthest stage, left by
-    the back-fill of migration 0005 where the history had no open stage, is a second
-    query): the database then reads each group as one range of creation times of
-    ``opp_funnel_groups_idx``, already in group order. Grouped over a range of creation
-    times alone, SQLite sorted every row of the period first (a year, 260,000 rows:
-    280 ms of 330). Nothing is left out: an opportunity's stage and furthest stage are
-    stages of its pipeline (``opportunity_create`` / ``opportunity_move`` check it, the
-    pipeline of an opportunity never changes, a stage that has been used cannot be
-    deleted) and its status is its stage's kind."""
+    Every value of the three columns is named (IN lists), so that the database reads
+    each group as one range of creation times of ``opp_funnel_groups_idx`` (or of
+    ``opp_funnel_team_idx`` for a team's part), already in group order. Grouped over a
+    range of creation times alone, SQLite sorted every row of the period first (a year,
+    260,000 rows: 280 ms of 330). Nothing is left out: an opportunity's stage and
+    furthest stage are stages of its pipeline (``opportunity_create`` /
+    ``opportunity_move`` check it, the pipeline of an opportunity never changes, a stage
+    that has been used cannot be deleted) and its status is its stage's kind. A null
+    furthest stage, left by the back-fill of migration 0005 where the history had no
+    open stage, is a second query, run only if there is one anywhere: for a manager or a
+    rep it is a walk of their rows, not an empty index range."""
     cohort = cohort.filter(status__in=Stage.Kind.values, stage_id__in=stage_pks).order_by()
+    parts = [cohort.filter(reached_stage_id__in=stage_pks)]
+    if Opportunity.objects.filter(reached_stage__isnull=True).exists():
+        parts.append(cohort.filter(reached_stage__isnull=True))
     groups = []
-    for part in (
-        cohort.filter(reached_stage_id__in=stage_pks),
-        cohort.filter(reached_stage__isnull=True),
-    ):
+    for part in parts:
         groups += part.values("status", "reached_stage_id", "stage_id").annotate(
             n=Count("*"), total=Sum("amount")
         )
@@ -386,7 +388,9 @@ def funnel(user, pipeline: Pipeline, filters: Filters, start, end) -> Funnel:
     cohort = opportunities_for(user, pipeline, filters).filter(
         created_at__gte=since, created_at__lt=until
     )
-    groups = _funnel_groups(cohort, [s.pk for s in stages])
+    groups = []
+    for part in _disjoint_parts(user, cohort):
+        groups += _funnel_groups(part, [s.pk for s in stages])
     first_position = open_stages[0].position if open_stages else 0
     rows = [FunnelRow(stage=s) for s in open_stages]
     won = lost = still_open = 0
