@@ -347,7 +347,7 @@ def _day_start(day: datetime.date) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
 
 
-def _funnel_groups(cohort, stage_pks: list[int]) -> list[dict]:
+def _funnel_groups(cohort, stage_pks: list[int], *, null_reached: bool) -> list[dict]:
     """Count and amount of ``cohort`` per (status, furthest stage reached, stage).
 
     Every value of the three columns is named (IN lists), so that the database reads
@@ -359,11 +359,11 @@ def _funnel_groups(cohort, stage_pks: list[int]) -> list[dict]:
     ``opportunity_move`` check it, the pipeline of an opportunity never changes, a stage
     that has been used cannot be deleted) and its status is its stage's kind. A null
     furthest stage, left by the back-fill of migration 0005 where the history had no
-    open stage, is a second query, run only if there is one anywhere: for a manager or a
-    rep it is a walk of their rows, not an empty index range."""
+    open stage, is a second query, run only if ``null_reached`` (there is one anywhere):
+    for a manager or a rep it is a walk of their rows, not an empty index range."""
     cohort = cohort.filter(status__in=Stage.Kind.values, stage_id__in=stage_pks).order_by()
     parts = [cohort.filter(reached_stage_id__in=stage_pks)]
-    if Opportunity.objects.filter(reached_stage__isnull=True).exists():
+    if null_reached:
         parts.append(cohort.filter(reached_stage__isnull=True))
     groups = []
     for part in parts:
@@ -388,9 +388,10 @@ def funnel(user, pipeline: Pipeline, filters: Filters, start, end) -> Funnel:
     cohort = opportunities_for(user, pipeline, filters).filter(
         created_at__gte=since, created_at__lt=until
     )
+    null_reached = Opportunity.objects.filter(reached_stage__isnull=True).exists()
     groups = []
     for part in _disjoint_parts(user, cohort):
-        groups += _funnel_groups(part, [s.pk for s in stages])
+        groups += _funnel_groups(part, [s.pk for s in stages], null_reached=null_reached)
     first_position = open_stages[0].position if open_stages else 0
     rows = [FunnelRow(stage=s) for s in open_stages]
     won = lost = still_open = 0
