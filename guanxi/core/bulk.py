@@ -5,11 +5,22 @@ rows are dicts (attname → value); the stored form of each value is exactly wha
 would store (``field.get_db_prep_save``), computed once per field type rather than per
 value where that is safe. SQLite: one prepared ``INSERT`` run with ``executemany``;
 PostgreSQL: ``COPY``.
+
+Large writers (the imports) split the work in two, so that Python and the database work
+at the same time on the two halves of the machine: ``Table.convert`` turns dicts into
+the driver's tuples and needs no database, so it may run in another thread
+(``ahead``); ``Table.write`` sends them, in the thread that owns the transaction. New
+ids are reserved first (``reserve_ids``), so rows that point at the new rows (audit
+entries, events, tag links) can be built before the rows are written.
 """
 
 import datetime
 import json
 import operator
+import queue
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from django.db import connection, models
 
@@ -20,15 +31,20 @@ _PLAIN_FIELDS = (
     models.BooleanField,
     models.ForeignKey,
 )
+# While ``ahead`` runs a producer thread: how soon a thread waiting for Python's lock
+# gets it. SQLite's executemany takes the lock back after every row it inserts, and
+# with the default 5 ms it would idle that long behind the busy producer each time.
+SWITCH_INTERVAL = 0.00002
 
 
-def adapter(field, memo: dict):
+def adapter(field, memo: dict, db=connection):
     """How a value of ``field`` goes to the driver: None for as it is, else a function.
 
     The same result as ``field.get_db_prep_save`` (so the stored form is exactly
     Django's), without its per-value overhead for JSON, dates and the import's single
-    timestamp."""
-    ops = connection.ops
+    timestamp. ``db`` is the connection the rows are for (bound here, so the function
+    may run in another thread)."""
+    ops = db.ops
     if isinstance(field, _PLAIN_FIELDS):
         return None
     if isinstance(field, models.JSONField) and field.encoder is None:
@@ -50,7 +66,7 @@ def adapter(field, memo: dict):
         def to_datetime(value):
             key = (field.attname, value)
             if key not in memo:
-                memo[key] = prep(value, connection)
+                memo[key] = prep(value, db)
             return memo[key]
 
         return to_datetime
@@ -62,79 +78,151 @@ def adapter(field, memo: dict):
                 return None
             if value.__class__ is datetime.date:
                 return adapt(value)
-            return field.get_db_prep_save(value, connection)
+            return field.get_db_prep_save(value, db)
 
         return to_date
     prep = field.get_db_prep_save
-    return lambda value: prep(value, connection)
+    return lambda value: prep(value, db)
+
+
+class Table:
+    """The rows of one model as the driver takes them.
+
+    ``with_ids``: the rows carry their primary key (from ``reserve_ids``) under the
+    pk's attname; otherwise the database numbers them."""
+
+    def __init__(self, model, *, with_ids: bool = False, db=connection):
+        self.model = model
+        self.db = db
+        memo: dict = {}
+        fields = [f for f in model._meta.concrete_fields if with_ids or not f.primary_key]
+        adapters = [(f.attname, adapter(f, memo, db)) for f in fields]
+        plain = [name for name, adapt in adapters if adapt is None]
+        converted = [(name, adapt) for name, adapt in adapters if adapt is not None]
+        self.fields = [f for f in fields if f.attname in plain] + [
+            f for f in fields if f.attname not in plain
+        ]
+        pick = operator.itemgetter(*plain) if plain else (lambda r: ())
+        if len(plain) == 1:
+            single = pick
+            pick = lambda r: (single(r),)  # noqa: E731
+        self._pick, self._converted = pick, converted
+
+    def convert(self, rows: Iterable[dict]) -> list[tuple]:
+        """Dicts (attname → value, every column given, other keys ignored) → tuples in
+        ``self.fields`` order. Pure Python: safe in any thread."""
+        pick, converted = self._pick, self._converted
+        if not converted:
+            return [pick(row) for row in rows]
+        return [(*pick(row), *[adapt(row[name]) for name, adapt in converted]) for row in rows]
+
+    def write(self, values: list[tuple]) -> None:
+        """Insert converted rows, in the calling thread's transaction."""
+        if not values:
+            return
+        ops = self.db.ops
+        table = ops.quote_name(self.model._meta.db_table)
+        columns = ", ".join(ops.quote_name(f.column) for f in self.fields)
+        if self.db.vendor == "postgresql":
+            with self.db.cursor() as cursor:
+                copy_sql = f"COPY {table} ({columns}) FROM STDIN"
+                with cursor.cursor.copy(copy_sql) as copy:
+                    write = copy.write_row
+                    for row in values:
+                        write(row)
+            return
+        self.db.ensure_connection()
+        raw = self.db.connection  # the sqlite3 connection: same transaction, no %s → ?
+        one = ", ".join(["?"] * len(self.fields))
+        raw.executemany(f"INSERT INTO {table} ({columns}) VALUES ({one})", values)
+
+
+def reserve_ids(model, count: int, db=connection) -> Sequence[int]:
+    """``count`` new primary keys for ``model``, never handed out again, in order.
+
+    PostgreSQL: drawn from the table's sequence. SQLite: Django's ids are AUTOINCREMENT,
+    so the next id is one past the largest ever handed out, kept in ``sqlite_sequence``;
+    moving that mark forward reserves the range (and takes the write lock)."""
+    if count <= 0:
+        return []
+    table = model._meta.db_table
+    with db.cursor() as cursor:
+        if db.vendor == "postgresql":
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
+                [db.ops.quote_name(table), model._meta.pk.column, count],
+            )
+            return [r[0] for r in cursor.fetchall()]
+        cursor.execute(
+            "UPDATE sqlite_sequence SET seq = seq + %s WHERE name = %s RETURNING seq",
+            [count, table],
+        )
+        found = cursor.fetchone()
+        if found is None:  # nothing ever inserted: the largest id is 0
+            pk = db.ops.quote_name(model._meta.pk.column)
+            cursor.execute(f"SELECT COALESCE(MAX({pk}), 0) FROM {db.ops.quote_name(table)}")
+            last = cursor.fetchone()[0] + count
+            cursor.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (%s, %s)", [table, last])
+        else:
+            last = found[0]
+    return range(last - count + 1, last + 1)
 
 
 def insert(model, rows: list[dict], *, returning: bool = False) -> list[int]:
     """``bulk_create`` without its per-value overhead: rows are dicts (attname → value,
-    every column given, other keys ignored); returns the new ids, in order, if asked.
-
-    SQLite: one prepared INSERT run with ``executemany``; the ids are consecutive (the
-    import holds SQLite's only write lock, and a new rowid is always the largest + 1),
-    which is checked. PostgreSQL: COPY, with ids drawn from the sequence first."""
+    every column given, other keys ignored); returns the new ids, in order, if asked."""
     if not rows:
         return []
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    memo: dict = {}
-    adapters = [(f.attname, adapter(f, memo)) for f in fields]
-    plain = [name for name, adapt in adapters if adapt is None]
-    converted = [(name, adapt) for name, adapt in adapters if adapt is not None]
-    fields = [f for f in fields if f.attname in plain] + [
-        f for f in fields if f.attname not in plain
-    ]
-    pick = operator.itemgetter(*plain) if plain else (lambda r: ())
-    if len(plain) == 1:
-        single = pick
-        pick = lambda r: (single(r),)  # noqa: E731
-
-    def values(row):
-        return (*pick(row), *[adapt(row[name]) for name, adapt in converted])
-
-    if connection.vendor == "postgresql":
-        return _copy(model, fields, rows, values, returning)
-    ops = connection.ops
-    table = ops.quote_name(model._meta.db_table)
-    columns = ", ".join(ops.quote_name(f.column) for f in fields)
-    sql = f"INSERT INTO {table} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, [values(row) for row in rows])
-        if not returning:
-            return []
-        pk = ops.quote_name(model._meta.pk.column)
-        cursor.execute("SELECT last_insert_rowid()")
-        last = cursor.fetchone()[0]
-        first = last - len(rows) + 1
-        cursor.execute(f"SELECT COUNT(*) FROM {table} WHERE {pk} BETWEEN %s AND %s", [first, last])
-        if cursor.fetchone()[0] != len(rows):  # never seen; would mean ids are not ours
-            raise RuntimeError(f"{model.__name__}: the new ids are not consecutive.")
-    return list(range(first, last + 1))
+    if not returning:
+        table = Table(model)
+        table.write(table.convert(rows))
+        return []
+    ids = reserve_ids(model, len(rows))
+    pk = model._meta.pk.attname
+    table = Table(model, with_ids=True)
+    table.write(table.convert({**row, pk: i} for row, i in zip(rows, ids, strict=True)))
+    return list(ids)
 
 
-def _copy(model, fields, rows, values, returning) -> list[int]:
-    """PostgreSQL: ids drawn from the table's sequence in one query, rows sent with COPY."""
-    ops = connection.ops
-    table = model._meta.db_table
-    ids: list[int] = []
-    with connection.cursor() as cursor:
-        if returning:
-            pk = model._meta.pk.column
-            cursor.execute(
-                "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                [ops.quote_name(table), pk, len(rows)],
-            )
-            ids = [r[0] for r in cursor.fetchall()]
-            fields = [model._meta.pk, *fields]
-        columns = ", ".join(ops.quote_name(f.column) for f in fields)
-        with cursor.cursor.copy(f"COPY {ops.quote_name(table)} ({columns}) FROM STDIN") as copy:
-            write = copy.write_row
-            if returning:
-                for pk_value, row in zip(ids, rows, strict=True):
-                    write((pk_value, *values(row)))
-            else:
-                for row in rows:
-                    write(values(row))
-    return ids
+def ahead(produce: Callable, items: Iterable) -> Iterator:
+    """``produce(item)`` for each item, computed in a second thread one item ahead of the
+    caller, so that pure-Python preparation of the next batch runs while the caller
+    writes this one (the database works with Python's lock released).
+
+    ``produce`` must not use the database (a thread has its own connection, outside the
+    caller's transaction). An exception in it is raised in the caller."""
+    results: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+    done = object()
+
+    def run():
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                results.put((produce(item), None))
+            results.put((done, None))
+        except BaseException as exc:  # handed to the caller, raised there
+            results.put((None, exc))
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
+    worker = threading.Thread(target=run, name="bulk-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            value, exc = results.get()
+            if exc is not None:
+                raise exc
+            if value is done:
+                return
+            yield value
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting to put
+            try:
+                results.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        worker.join()
+        sys.setswitchinterval(interval)

@@ -1014,78 +1014,112 @@ def _summary(created: int, updated: int, unchanged: int, skipped: int) -> str:
 def _bulk_create(actor, rows: list, now) -> int:
     """Create customers in chunks with their tags, audit entries and events — what
     ``customer_create`` writes for one, for thousands at once (rows are built as plain
-    dicts, the way ``services._apply`` fills a Customer)."""
+    dicts, the way ``services._apply`` fills a Customer).
+
+    The ids are reserved first, so each chunk's customers, tag links, audit entries and
+    events are built together in plain Python; that runs in a second thread one chunk
+    ahead (``bulk.ahead``) while this one writes the previous chunk."""
     if not rows:
         return 0
     require(actor, Action.CREATE)
-    actor_pk = actor.pk if actor.pk else None
+    # Everything the builder needs from the database is read here, before it starts.
     tag_ids = _tag_ids({name for _n, cleaned in rows for name in cleaned.get("tags", [])})
-    through = Customer.tags.through
-    model = Customer._meta.label_lower
-    defaults = {
-        f.attname: f.get_default() for f in Customer._meta.concrete_fields if not f.primary_key
-    }
-    defaults["created_by_id"] = actor_pk
-    defaults["created_at"] = defaults["updated_at"] = now
-    pinyin = functools.lru_cache(maxsize=100_000)(name_pinyin)  # names repeat a lot
-    plain = audit._plain
-    audited = [f for f in services.AUDITED_FIELDS if f not in ("owner", "team")]
-    owner_position = services.AUDITED_FIELDS.index("owner")
-    # The audit entry's fields in the order of AUDITED_FIELDS, as customer_create writes
-    # them: those before "owner", then owner and team, then the rest.
-    before_owner = [f for f in audited if services.AUDITED_FIELDS.index(f) < owner_position]
-    after_owner = [f for f in audited if services.AUDITED_FIELDS.index(f) > owner_position]
-    owners: dict = {}  # id(owner) → (owner_id, team_id, str(owner), str(team))
-    entry = {"at": now, "actor_id": actor_pk, "action": "create", "model": model, "note": ""}
-    event = {
-        "name": "customer.created",
-        "occurred_at": now,
-        "actor_id": actor_pk,
-        "model": model,
-        "payload": {},
-    }
-    total = 0
-    for start in range(0, len(rows), WRITE_CHUNK):
-        chunk = rows[start : start + WRITE_CHUNK]
-        customers = []
-        for _number, cleaned in chunk:
-            row = defaults.copy()
-            row.update(cleaned)  # "tags" and "owner" too: bulk.insert reads only columns
-            owner = cleaned.get("owner")
-            if id(owner) not in owners:
-                owners[id(owner)] = (
-                    (
-                        owner.pk,
-                        owner.team_id,
-                        str(owner),
-                        str(owner.team) if owner.team_id else None,
-                    )
-                    if owner is not None
-                    else (None, None, None, None)
-                )
-            owner_facts = owners[id(owner)]
-            row["owner_id"], row["team_id"] = owner_facts[0], owner_facts[1]
+    owners = _owner_facts(cleaned.get("owner") for _n, cleaned in rows)
+    ids = bulk.reserve_ids(Customer, len(rows))
+    tables = _CreateTables(actor, now, tag_ids, owners)
+    chunks = range(0, len(rows), WRITE_CHUNK)
+
+    def build(start: int) -> tuple:
+        end = start + WRITE_CHUNK
+        return tables.build(rows[start:end], ids[start:end])
+
+    for batch in bulk.ahead(build, chunks):
+        tables.write(batch)
+    return len(rows)
+
+
+def _owner_facts(owners) -> dict:
+    """id(owner) → (owner id, team id, str(owner), str(team)) for each owner named."""
+    facts: dict = {}
+    for owner in owners:
+        if id(owner) in facts:
+            continue
+        if owner is None:
+            facts[id(owner)] = (None, None, None, None)
+        else:
+            team = str(owner.team) if owner.team_id else None
+            facts[id(owner)] = (owner.pk, owner.team_id, str(owner), team)
+    return facts
+
+
+class _CreateTables:
+    """The four tables a created customer writes to, and how one chunk is built for
+    them without touching the database (``build``: any thread) and written
+    (``write``: the importing thread)."""
+
+    def __init__(self, actor, now, tag_ids: dict[str, int], owners: dict):
+        self.tag_ids, self.owners = tag_ids, owners
+        self.customers = bulk.Table(Customer, with_ids=True)
+        self.links = bulk.Table(Customer.tags.through)
+        self.entries = bulk.Table(AuditEntry)
+        self.events = bulk.Table(BusinessEvent)
+        actor_pk = actor.pk if actor.pk else None
+        self.defaults = {
+            f.attname: f.get_default() for f in Customer._meta.concrete_fields if not f.primary_key
+        }
+        self.defaults["created_by_id"] = actor_pk
+        self.defaults["created_at"] = self.defaults["updated_at"] = now
+        self.pinyin = functools.lru_cache(maxsize=100_000)(name_pinyin)  # names repeat a lot
+        audited = [f for f in services.AUDITED_FIELDS if f not in ("owner", "team")]
+        owner_position = services.AUDITED_FIELDS.index("owner")
+        # The audit entry's fields in the order of AUDITED_FIELDS, as customer_create
+        # writes them: those before "owner", then owner and team, then the rest.
+        self.before_owner = [
+            f for f in audited if services.AUDITED_FIELDS.index(f) < owner_position
+        ]
+        self.after_owner = [f for f in audited if services.AUDITED_FIELDS.index(f) > owner_position]
+        model = Customer._meta.label_lower
+        self.entry = {
+            "at": now,
+            "actor_id": actor_pk,
+            "action": "create",
+            "model": model,
+            "note": "",
+        }
+        self.event = {
+            "name": "customer.created",
+            "occurred_at": now,
+            "actor_id": actor_pk,
+            "model": model,
+            "payload": {},
+        }
+
+    def build(self, chunk: list, ids) -> tuple:
+        customers, links, entries, events = [], [], [], []
+        owners, tag_ids, pinyin, plain = self.owners, self.tag_ids, self.pinyin, audit._plain
+        for (_number, cleaned), pk in zip(chunk, ids, strict=True):
+            row = self.defaults.copy()
+            row.update(cleaned)  # "tags" and "owner" too: only columns are written
+            row["id"] = pk
+            owner_pk, team_pk, owner_text, team_text = owners[id(cleaned.get("owner"))]
+            row["owner_id"], row["team_id"] = owner_pk, team_pk
             row["name_pinyin"], row["name_initials"] = pinyin(row["name"])
             customers.append(row)
-        ids = bulk.insert(Customer, customers, returning=True)
-        links, entries, events = [], [], []
-        for pk, row in zip(ids, customers, strict=True):
             names = row.get("tags") or []
             for n in names:
                 links.append({"customer_id": pk, "tag_id": tag_ids[n]})
             changes = {}
-            for field in before_owner:
+            for field in self.before_owner:
                 value = row[field]
                 if value.__class__ is not str:
                     value = plain(value)
                 if value not in (None, "", [], {}):
                     changes[field] = [None, value]
-            _owner_pk, _team_pk, owner_text, team_text = owners[id(row.get("owner"))]
             if owner_text not in (None, ""):
                 changes["owner"] = [None, owner_text]
             if team_text not in (None, ""):
                 changes["team"] = [None, team_text]
-            for field in after_owner:
+            for field in self.after_owner:
                 value = row[field]
                 if value.__class__ is not str:
                     value = plain(value)
@@ -1094,14 +1128,27 @@ def _bulk_create(actor, rows: list, now) -> int:
             if names:
                 changes["tags"] = [None, sorted(names)]
             entries.append(
-                {**entry, "object_id": pk, "object_repr": row["name"][:200], "changes": changes}
+                {
+                    **self.entry,
+                    "object_id": pk,
+                    "object_repr": row["name"][:200],
+                    "changes": changes,
+                }
             )
-            events.append({**event, "object_id": pk, "customer_id": pk})
-        bulk.insert(through, links)
-        bulk.insert(AuditEntry, entries)
-        bulk.insert(BusinessEvent, events)
-        total += len(customers)
-    return total
+            events.append({**self.event, "object_id": pk, "customer_id": pk})
+        return (
+            self.customers.convert(customers),
+            self.links.convert(links),
+            self.entries.convert(entries),
+            self.events.convert(events),
+        )
+
+    def write(self, batch: tuple) -> None:
+        customers, links, entries, events = batch
+        self.customers.write(customers)
+        self.links.write(links)
+        self.entries.write(entries)
+        self.events.write(events)
 
 
 def _tag_ids(names: set[str]) -> dict[str, int]:

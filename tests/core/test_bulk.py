@@ -129,3 +129,72 @@ class TestInsert:
         )
         later = Customer.objects.create(**_customer_row(alice, external_id="C"))
         assert first.pk < ids[0] < ids[1] < ids[2] < later.pk
+
+    def test_ids_of_deleted_rows_are_never_handed_out_again(self, alice):
+        """Django's SQLite ids are AUTOINCREMENT: a deleted customer's id must not come
+        back (its audit entries and events still name it)."""
+        gone = Customer.objects.create(**_customer_row(alice, external_id="GONE"))
+        gone_pk = gone.pk
+        gone.delete()
+        (pk,) = bulk.insert(Customer, [_customer_row(alice, external_id="NEW")], returning=True)
+        assert pk > gone_pk
+        assert Customer.objects.create(**_customer_row(alice, external_id="AFTER")).pk > pk
+
+
+@pytest.mark.django_db
+class TestReserveIds:
+    def test_a_reserved_range_is_skipped_by_later_inserts(self, alice):
+        reserved = list(bulk.reserve_ids(Customer, 3))
+        assert reserved == sorted(reserved) and len(set(reserved)) == 3
+        later = Customer.objects.create(**_customer_row(alice, external_id="LATER"))
+        assert later.pk > reserved[-1]
+
+    def test_rows_written_with_reserved_ids_keep_them(self, alice):
+        ids = bulk.reserve_ids(Customer, 2)
+        table = bulk.Table(Customer, with_ids=True)
+        rows = [_customer_row(alice, id=pk, external_id=f"R{pk}") for pk in ids]
+        table.write(table.convert(rows))
+        assert sorted(Customer.objects.values_list("external_id", flat=True)) == sorted(
+            f"R{pk}" for pk in ids
+        )
+        assert set(Customer.objects.values_list("pk", flat=True)) == set(ids)
+
+    def test_first_reservation_of_an_empty_table(self):
+        """No row ever inserted: SQLite has no sequence entry yet."""
+        Tag = Customer.tags.field.related_model
+        ids = list(bulk.reserve_ids(Tag, 2))
+        assert len(ids) == 2 and ids[1] == ids[0] + 1
+        assert Tag.objects.create(name="after").pk > ids[1]
+
+
+class TestAhead:
+    def test_results_come_in_order(self):
+        assert list(bulk.ahead(lambda n: n * n, range(50))) == [n * n for n in range(50)]
+
+    def test_an_error_in_the_producer_is_raised_in_the_caller(self):
+        def produce(n):
+            if n == 3:
+                raise ValueError("row 3 is bad")
+            return n
+
+        seen = []
+        with pytest.raises(ValueError, match="row 3 is bad"):
+            for value in bulk.ahead(produce, range(10)):
+                seen.append(value)
+        assert seen == [0, 1, 2]
+
+    def test_stopping_early_stops_the_producer_and_restores_the_switch_interval(self):
+        import sys
+
+        before = sys.getswitchinterval()
+        produced = []
+
+        def produce(n):
+            produced.append(n)
+            return n
+
+        for value in bulk.ahead(produce, range(1000)):
+            if value == 2:
+                break
+        assert sys.getswitchinterval() == before
+        assert len(produced) < 10  # one or two ahead, not the whole range
