@@ -16,11 +16,13 @@ scope (``GroupBaseline``) for up to ``BASELINE_MAX_AGE`` and the same local day.
 from __future__ import annotations
 
 import datetime
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Case, CharField, Count, F, Q, QuerySet, Sum, Value, When, Window
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Concat, ExtractHour, ExtractIsoWeekDay, RowNumber
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -512,16 +514,32 @@ def group_analysis(
     all_counts, all_total, counted_at = all_side(
         user=user, dimensions=dims, use_facts=use_facts, max_age=baseline_max_age
     )
-    group_qs = apply_filters(customers_visible(user), filters)
+    group_ids = list(
+        apply_filters(customers_visible(user), filters).order_by().values_list("pk", flat=True)
+    )
+    group_qs = _customers_among(group_ids)
     return {
         "filters": filters,
-        "customers": group_qs.count(),
+        "customers": len(group_ids),
         "all_customers": all_total,
         "all_counted_at": counted_at,
         "dimensions": [
             compare(d, group_qs, use_facts=use_facts, all_counts=all_counts[d.key]) for d in dims
         ],
     }
+
+
+def _customers_among(ids: list[int]) -> QuerySet:
+    """The customers with these ids, as one parameter (an array, or JSON text on
+    SQLite) rather than a filter: the group's filter is evaluated once, not in each
+    dimension's query. A saved filter by tag is an ``EXISTS`` per customer, which made
+    each of the nine queries walk every customer (tag 高价值, 87k of 1M: 2.8 s); over
+    the ids each query reads only the group's rows."""
+    if connection.vendor == "postgresql":
+        among = RawSQL("SELECT unnest(%s::bigint[])", (ids,))
+    else:
+        among = RawSQL("SELECT value FROM json_each(%s)", (json.dumps(ids),))
+    return Customer.objects.filter(pk__in=among)
 
 
 def analysis_tables(analysis: dict):

@@ -26,6 +26,7 @@ them from there; other users' overviews are counted from their customers' rows.
 from __future__ import annotations
 
 import datetime
+import json
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -195,21 +196,35 @@ def _read_stats() -> tuple:
     )
 
 
-def _write_scores(changes: dict[tuple, list[int]]) -> None:
-    """UPDATE only the rows that change, grouped by their new (R, F, M, segment): a few
-    hundred statements at most, each a list of primary keys."""
+def _write_scores(ids, codes) -> None:
+    """Set the scores of these customers (numpy arrays: ids, and codes as ``_read_stats``
+    makes them, 0 = no scores) in one UPDATE joined to the list of changes.
+
+    The list is one parameter — an array on PostgreSQL, JSON text on SQLite — of one
+    integer per customer, id × 10,000 + code, sorted by id: SQLite then rewrites the
+    table's pages in order, each once. (One UPDATE per (R, F, M, segment) with its list
+    of ids walked the table up to 125 times when every customer changed: 3.9 s for 593k
+    rows at 1M customers on SQLite.)"""
+    import numpy as np
+
+    if not len(ids):
+        return
+    order = np.argsort(ids, kind="stable")
+    packed = (ids[order] * 10_000 + codes[order]).tolist()
+    if connection.vendor == "postgresql":
+        changes, param = "unnest(%s::bigint[]) AS c(v)", packed
+    else:
+        changes, param = "(SELECT value AS v FROM json_each(%s)) AS c", json.dumps(packed)
     table = CustomerStats._meta.db_table
-    sql = f"UPDATE {table} SET r_score = %s, f_score = %s, m_score = %s, rfm_segment = %s"
+    segment = " ".join(f"WHEN {i + 1} THEN '{s.key}'" for i, s in enumerate(SEGMENTS))
+    sql = (
+        f"UPDATE {table} SET r_score = n.code / 1000, f_score = n.code / 100 %% 10,"
+        f" m_score = n.code / 10 %% 10, rfm_segment = CASE n.code %% 10 {segment} ELSE '' END"
+        f" FROM (SELECT c.v / 10000 AS id, c.v %% 10000 AS code FROM {changes}) AS n"
+        f" WHERE {table}.customer_id = n.id"
+    )
     with connection.cursor() as cur:
-        for (r, f, m, seg), ids in changes.items():
-            if connection.vendor == "postgresql":
-                cur.execute(sql + " WHERE customer_id = ANY(%s)", [r, f, m, seg, ids])
-                continue
-            step = max(1, connection.features.max_query_params - 8)
-            for i in range(0, len(ids), step):
-                chunk = ids[i : i + step]
-                marks = ", ".join(["%s"] * len(chunk))
-                cur.execute(sql + f" WHERE customer_id IN ({marks})", [r, f, m, seg, *chunk])
+        cur.execute(sql, [param])  # no user input in the SQL itself
 
 
 def rfm_recompute(*, actor=None, as_of: datetime.datetime | None = None) -> dict:
@@ -231,13 +246,10 @@ def rfm_recompute(*, actor=None, as_of: datetime.datetime | None = None) -> dict
         ids, orders, cents, last, current = _read_stats()
         scored = (orders > 0) & (last >= 0)
         n = int(scored.sum())
-        changes: dict[tuple, list[int]] = {}
-        # Customers without orders (any more): no scores.
+        # Customers without orders (any more): no scores (code 0).
         stale = ~scored & (current != 0)
-        if stale.any():
-            changes[(0, 0, 0, "")] = ids[stale].tolist()
         if n == 0:
-            _write_scores(changes)
+            _write_scores(ids[stale], np.zeros(int(stale.sum()), dtype=np.int64))
             summary = {"customers": 0, "as_of": as_of.isoformat(), "segments": {}, "grid": []}
             _save_run(settings, summary, as_of, 0)
             return summary
@@ -288,20 +300,10 @@ def rfm_recompute(*, actor=None, as_of: datetime.datetime | None = None) -> dict
         # What changes: compare with the scores read (coded as ``_read_stats`` does).
         key = ((r * 10 + f) * 10 + m) * 10 + seg_index + 1
         changed = key != current[scored]
-        if changed.any():
-            key = key[changed]
-            c_ids = s_ids[changed]
-            order = np.argsort(key, kind="stable")
-            key, c_ids = key[order], c_ids[order]
-            bounds = np.flatnonzero(np.diff(key)) + 1
-            for part_key, part_ids in zip(
-                np.split(key, bounds), np.split(c_ids, bounds), strict=True
-            ):
-                k = int(part_key[0])
-                changes[(k // 1000, k // 100 % 10, k // 10 % 10, SEGMENT_KEYS[k % 10 - 1])] = (
-                    part_ids.tolist()
-                )
-        _write_scores(changes)
+        _write_scores(
+            np.concatenate([s_ids[changed], ids[stale]]),
+            np.concatenate([key[changed], np.zeros(int(stale.sum()), dtype=np.int64)]),
+        )
 
         # The overview's figures of every scored customer, so an admin's page reads them.
         seg_n = np.bincount(seg_index, minlength=len(SEGMENTS))

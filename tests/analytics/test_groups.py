@@ -240,3 +240,33 @@ def test_a_bad_group_is_refused_and_nothing_is_written(alice):
         groups.group_create(actor=alice, data={"name": "x", "filters": {"stage": "nope"}})
     assert not SavedGroup.objects.exists()
     assert not AuditEntry.objects.exists()
+
+
+@pytest.mark.parametrize("who", ["admin_user", "alice"])
+def test_a_tag_group_counts_what_its_filter_selects(shop, who, request):
+    """The group's filter is evaluated once and the dimensions are counted over its ids:
+    the same figures as counting each dimension on the filtered customers."""
+    from guanxi.analytics import facts
+    from guanxi.customers.models import Customer, Tag
+    from guanxi.customers.selectors import apply_filters, customers_visible
+
+    user = request.getfixturevalue(who)
+    tag = Tag.objects.create(name="高价值")
+    for customer in Customer.objects.filter(name__in=["A1", "A3", "A4", "C2"]):
+        customer.tags.add(tag)
+    filters = {"tag": "高价值"}
+
+    analysis = groups.group_analysis(user=user, filters=filters)
+
+    filtered = apply_filters(customers_visible(user), filters)
+    assert analysis["customers"] == filtered.count() == (4 if who == "admin_user" else 3)
+    for dim in analysis["dimensions"]:
+        direct = groups.DIMENSION_BY_KEY[dim["key"]].counts(filtered, facts.is_built())
+        shown = {row["value"]: row["group"] for row in dim["rows"] if row["group"]}
+        assert shown == {v: n for v, n in direct.items() if n}, dim["key"]
+
+
+def test_a_group_that_matches_nobody_is_empty(shop, admin_user):
+    analysis = groups.group_analysis(user=admin_user, filters={"tag": "nobody has it"})
+    assert analysis["customers"] == 0
+    assert all(d["group_total"] == 0 for d in analysis["dimensions"])

@@ -114,3 +114,24 @@ def test_the_page_shows_shares_as_percentages(ten, admin_user, web_as):  # noqa:
     assert '<td class="num">30.0%</td>' in html  # "new": 3 of 10 customers
     zh = web.get("/analytics/rfm/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
     assert '<td class="num">30.0%</td>' in zh and " %<" not in zh
+
+
+def test_one_write_of_changed_and_emptied_rows_equals_scoring_from_scratch(ten, admin_user):  # noqa: F811
+    """Changed scores and customers left without orders go out in the same UPDATE;
+    the rows then hold what a recompute over rows without any scores gives."""
+    rfm.rfm_recompute(as_of=AS_OF)
+    # Boundaries that move most customers, and one customer whose orders are gone.
+    rfm.rfm_settings_update(actor=admin_user, data={"monetary": [50, 150, 250, 350]})
+    CustomerStats.objects.filter(customer=ten[4]).update(orders=0, last_order_at=None, revenue=0)
+    summary = rfm.rfm_recompute(as_of=AS_OF)
+    assert summary["changed"] >= 6
+    incremental = scores(ten)
+    assert incremental[4] == (0, 0, 0, "")
+
+    CustomerStats.objects.update(r_score=0, f_score=0, m_score=0, rfm_segment="")
+    afresh = rfm.rfm_recompute(as_of=AS_OF)
+    assert afresh["changed"] == 9
+    assert scores(ten) == incremental
+    assert {k: v for k, v in afresh.items() if k != "changed"} == {
+        k: v for k, v in summary.items() if k != "changed"
+    }
