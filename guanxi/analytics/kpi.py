@@ -337,22 +337,150 @@ def _index_probes():
             )
 
 
-def _entry_figures(*, user, store: Store | None, periods: list[Period]) -> list[dict]:
+# The day-range read of the ledger (``_entry_rows_by_day``, PostgreSQL): the entries
+# placed from this many days before the period on hold every paid entry of the period
+# whose payment came at most this many days after its placing (in the bench data every
+# one: orders are paid within a day or not at all); the others, paid earlier than placed
+# or later, have a small partial index of their own (migration
+# ``analytics/0011_kpi_entry_day_indexes``, whose predicate ``_PAID_APART_SQL`` repeats).
+PAID_WITHIN_DAYS = 2
+_PAID_APART_SQL = {
+    "postgresql": (
+        f"({{t}}.paid_day < {{t}}.placed_day"
+        f" OR {{t}}.paid_day > {{t}}.placed_day + {PAID_WITHIN_DAYS})"
+    ),
+    "sqlite": (
+        f"({{t}}.paid_day < {{t}}.placed_day"
+        f" OR {{t}}.paid_day > date({{t}}.placed_day, '+{PAID_WITHIN_DAYS} days'))"
+    ),
+}
+# The day range is read when it holds fewer entries than this many per visible customer;
+# otherwise each customer's entries are probed. Measured on PostgreSQL at 1M customers /
+# 5M orders (docs/benchmarks.md, "KPI dashboard"): a customer's probe in each of the two
+# queries costs about as much as eight entries of the one range read.
+DAY_RANGE_ENTRIES_PER_CUSTOMER = 8
+
+
+def _day_range_pays_off(customers: int, lo: datetime.date, hi: datetime.date) -> bool:
+    """Whether reading the whole day range of the ledger (every customer's entries,
+    those not visible dropped by a hashed array test) is cheaper than probing the
+    visible customers' entries one by one. Only on PostgreSQL, which has the index for it;
+    the size of the range comes from the rollup's day cells (orders placed per day)."""
+    if connection.vendor != "postgresql" or not customers:
+        return False
+    placed = KpiDay.objects.filter(
+        day__gte=lo - datetime.timedelta(days=PAID_WITHIN_DAYS), day__lte=hi
+    ).aggregate(n=Sum("placed"))["n"]
+    return (placed or 0) < customers * DAY_RANGE_ENTRIES_PER_CUSTOMER
+
+
+def _paid_sums(where: Q, p1: str, p2: str, store, periods: list[Period]) -> dict:
+    """The aggregates of the paid entries selected by ``where``: the additive figures and
+    the chain counts (see ``guanxi.analytics.rollup``)."""
+
+    def firsts(start):
+        if store is None:  # the customer's first paid order: new on its own day
+            return Q(chained=True, prev_day__isnull=True)
+        return Q(new_day__gte=start)
+
+    return {
+        "sales_c": _cents(F("sales"), filter=where),
+        "n": Count("customer_id", filter=where),
+        "n_items": Coalesce(Sum("items", filter=where), 0),
+        "refunds_c": _cents(F("refunds"), filter=where),
+        "profit_c": _cents(F("profit"), filter=where),
+        "same": Count("customer_id", filter=where & Q(**{p1: F("paid_day")})),
+        **{
+            f"{name}{i}": Count("customer_id", filter=where & cond)
+            for i, p in enumerate(periods)
+            for name, cond in (
+                ("prev", Q(**{f"{p1}__gte": p.start})),
+                ("prev2", Q(**{f"{p2}__gte": p.start})),
+                ("firsts", firsts(p.start)),
+            )
+        },
+    }
+
+
+def _placed_sums(where: Q) -> dict:
+    """The aggregates of the entries placed selected by ``where``."""
+    return {
+        "n_placed": Count("customer_id", filter=where),
+        "n_unpaid": Count("customer_id", filter=where & Q(paid_day__isnull=True)),
+        "unpaid_c": _cents(F("unpaid_amount"), filter=where),
+    }
+
+
+def _entry_rows_by_day(entries, *, lo, hi, p1, p2, store, periods) -> tuple[list, list]:
+    """The paid and the placed day sums of ``entries`` (as ``_entry_figures`` queries
+    them) from one read of the day range: the entries placed in [lo − PAID_WITHIN_DAYS,
+    hi] give the days placed in the period and the days paid in it of every entry paid
+    within PAID_WITHIN_DAYS of its placing; the partial index of the others adds theirs
+    (UNION ALL, the same statement). Groups of (paid day, placed day), summed per day here
+    (integers: counts and cents)."""
+    table = connection.ops.quote_name(KpiOrderEntry._meta.db_table)
+    from_day = lo - datetime.timedelta(days=PAID_WITHIN_DAYS)
+    in_paid = Q(paid_day__gte=lo, paid_day__lte=hi)
+    in_placed = Q(placed_day__gte=lo, placed_day__lte=hi)
+    sums = {
+        **_paid_sums(in_paid, p1, p2, store, periods),
+        **_placed_sums(in_placed),
+    }
+    near = entries.filter(placed_day__gte=from_day, placed_day__lte=hi)
+    apart = (
+        entries.filter(in_paid)
+        .filter(RawSQL(_PAID_APART_SQL[connection.vendor].format(t=table), (), BooleanField()))
+        .exclude(placed_day__gte=from_day, placed_day__lte=hi)
+    )
+    rows = (
+        near.values("paid_day", "placed_day")
+        .annotate(**sums)
+        .order_by()
+        .union(apart.values("paid_day", "placed_day").annotate(**sums).order_by(), all=True)
+    )
+    paid_keys = [k for k in sums if k not in ("n_placed", "n_unpaid", "unpaid_c")]
+    paid: dict = {}
+    placed: dict = {}
+    for r in rows:
+        if r["n"]:
+            d = paid.setdefault(r["paid_day"], dict.fromkeys(paid_keys, 0))
+            for k in paid_keys:
+                d[k] += r[k] or 0
+        if r["n_placed"]:
+            d = placed.setdefault(
+                r["placed_day"], dict.fromkeys(("n_placed", "n_unpaid", "unpaid_c"), 0)
+            )
+            for k in ("n_placed", "n_unpaid", "unpaid_c"):
+                d[k] += r[k] or 0
+    return (
+        [{"paid_day": day, **d} for day, d in paid.items()],
+        [{"placed_day": day, **d} for day, d in placed.items()],
+    )
+
+
+def _entry_figures(
+    *, user, store: Store | None, periods: list[Period], day_range: bool | None = None
+) -> list[dict]:
     """``figures_for`` of a team or a sales rep from the rollup's ledger: the entries
     (``KpiOrderEntry``) of the visible customers' orders, summed per day in SQL. The
     chain columns of an entry are its customer's, so the sums over whole customers are
     exactly what ``KpiDay`` / ``KpiChainDay`` would hold for these customers alone (the
     same formulas as ``_rollup_figures``). Visibility is evaluated now, so a change of
-    owner or team shows at once. Two queries, each walking the customers' entries of
-    the periods through a covering index ((customer, paid_day, …) and (customer,
-    placed_day, …)): no order rows are read."""
+    owner or team shows at once. No order rows are read: either two queries, each
+    walking the customers' entries of the periods through a covering index ((customer,
+    paid_day, …) and (customer, placed_day, …)), or, for many customers on PostgreSQL
+    (a team: ``_day_range_pays_off``; ``day_range`` forces either), one read of the
+    periods' day range (``_entry_rows_by_day``)."""
     lo = min(p.start for p in periods)
     hi = max(p.end for p in periods)
     visible = visible_to(user, Customer.objects.all()).values("pk")
     if connection.vendor == "postgresql":
-        # The customers once, as an array: each query then probes the covering index
-        # once per customer (``customer_id = ANY(…)``), in the customers' order.
+        # The customers once, as an array: a query then probes the covering index once
+        # per customer (``customer_id = ANY(…)``), in the customers' order, or tests each
+        # entry of the day range against the array (hashed: it is a constant).
         ids = list(visible.values_list("pk", flat=True))
+        if day_range is None:
+            day_range = _day_range_pays_off(len(ids), lo, hi)
         entries = KpiOrderEntry.objects.filter(
             RawSQL(
                 f'{connection.ops.quote_name(KpiOrderEntry._meta.db_table)}."customer_id"'
@@ -369,48 +497,26 @@ def _entry_figures(*, user, store: Store | None, periods: list[Period]) -> list[
     else:
         p1, p2 = "prev_day", "prev2_day"
 
-    def firsts(start):
-        if store is None:  # the customer's first paid order: new on its own day
-            return Q(chained=True, prev_day__isnull=True)
-        return Q(new_day__gte=start)
-
     by_day = {}
     by_day_chain = {}
-    paid = (
-        entries.filter(paid_day__gte=lo, paid_day__lte=hi)
-        .values("paid_day")
-        .annotate(
-            sales_c=_cents(F("sales")),
-            n=Count("customer_id"),
-            n_items=Coalesce(Sum("items"), 0),
-            refunds_c=_cents(F("refunds")),
-            profit_c=_cents(F("profit")),
-            same=Count("customer_id", filter=Q(**{p1: F("paid_day")})),
-            **{
-                f"{name}{i}": Count("customer_id", filter=cond)
-                for i, p in enumerate(periods)
-                for name, cond in (
-                    ("prev", Q(**{f"{p1}__gte": p.start})),
-                    ("prev2", Q(**{f"{p2}__gte": p.start})),
-                    ("firsts", firsts(p.start)),
-                )
-            },
-        )
-        .order_by()
-    )
-    placed = (
-        entries.filter(placed_day__gte=lo, placed_day__lte=hi)
-        .values("placed_day")
-        .annotate(
-            n_placed=Count("customer_id"),
-            n_unpaid=Count("customer_id", filter=Q(paid_day__isnull=True)),
-            unpaid_c=_cents(F("unpaid_amount")),
-        )
-        .order_by()
-    )
     with _index_probes():
-        paid = list(paid)
-        placed = list(placed)
+        if day_range:
+            paid, placed = _entry_rows_by_day(
+                entries, lo=lo, hi=hi, p1=p1, p2=p2, store=store, periods=periods
+            )
+        else:
+            paid = list(
+                entries.filter(paid_day__gte=lo, paid_day__lte=hi)
+                .values("paid_day")
+                .annotate(**_paid_sums(Q(), p1, p2, store, periods))
+                .order_by()
+            )
+            placed = list(
+                entries.filter(placed_day__gte=lo, placed_day__lte=hi)
+                .values("placed_day")
+                .annotate(**_placed_sums(Q()))
+                .order_by()
+            )
     for r in paid:
         day = r["paid_day"]
         by_day[day] = {

@@ -3,6 +3,7 @@ restricted to the same customers, and local days are right with or without a con
 UTC offset."""
 
 import datetime
+import importlib
 
 from django.utils import timezone
 
@@ -83,3 +84,56 @@ def test_days_are_local_across_a_summer_time_change(shop):  # noqa: F811
         row = kpi.figures_for(user=_admin(), store=None, periods=[period], source="direct")[0]
     days = {d["date"]: d["orders"] for d in row["_days"] if d["orders"]}
     assert days == {datetime.date(2024, 3, 25): 1, datetime.date(2024, 4, 1): 1}
+
+
+def test_a_teams_day_range_read_equals_each_customers_read_and_the_orders(
+    march,  # noqa: F811
+    manager,
+    alice,
+    bob,
+    charlie,
+):
+    """The day-range read of the ledger (a team on PostgreSQL: ``kpi._entry_rows_by_day``)
+    gives the figures of the per-customer read and of the orders, with orders paid a day
+    or two after their placing (in the range's margin), days after it (the partial index
+    of entries paid apart) and placed in the period but paid after it."""
+    jd = Shop(make_store("jd", "jd"))
+    jd.place("J1", "b1", at("2024-02-25"), [A])
+    jd.pay("J1", at("2024-03-01", 1))  # placed 5 days before the period: paid apart
+    jd.place("J2", "j2", at("2024-02-28", 23), [B])
+    jd.pay("J2", at("2024-03-01", 9))  # 2 days later: in the margin of the range
+    jd.place("J3", "j2", at("2024-03-30"), [A])
+    jd.pay("J3", at("2024-04-10"))  # placed in March, paid in April
+    jd.place("J4", "j3", at("2024-01-20"), [B])
+    jd.pay("J4", at("2024-02-05"))  # paid in the previous period, placed before it
+    jd.buy("J5", "j3", at("2024-03-31", 23), [A, B])
+    stats.process_events()
+    _give(march, "b1", alice)
+    _give(march, "b2", bob)
+    _give(march, "b3", charlie)
+    for buyer, user in (("b1", bob), ("j2", alice), ("j3", charlie)):
+        _give(jd, buyer, user)
+    march_period = kpi.Period(*_dates(MARCH))
+    periods = [march_period, march_period.previous()]
+    seen = set()
+    for user in (manager, alice, bob, charlie):
+        for store in (None, march.store, jd.store):
+            direct = kpi.figures_for(user=user, store=store, periods=periods, source="direct")
+            for day_range in (True, False):
+                ledger = kpi._entry_figures(
+                    user=user, store=store, periods=periods, day_range=day_range
+                )
+                assert ledger == direct, (user, store, day_range)
+            seen.add((direct[0]["orders"], direct[1]["orders"]))
+    assert len(seen) > 3  # the cases differ
+    team = kpi.figures_for(user=manager, store=jd.store, periods=periods, source="rollup")
+    # bob's b1 (J1) and alice's j2 (J2) paid in March; J3 placed in it (paid since).
+    assert (team[0]["orders"], team[0]["placed_orders"], team[0]["unpaid_orders"]) == (2, 1, 0)
+
+
+def test_the_partial_index_has_the_predicate_the_day_range_read_repeats():
+    """PostgreSQL uses the partial index only when the query repeats its predicate."""
+    migration = importlib.import_module("guanxi.analytics.migrations.0011_kpi_entry_day_indexes")
+    predicate = kpi._PAID_APART_SQL["postgresql"].format(t="e").replace("e.", "")
+    assert migration.CREATE[1].endswith(f"WHERE {predicate}")
+    assert f"+ {kpi.PAID_WITHIN_DAYS})" in predicate
