@@ -404,7 +404,13 @@ def database_version() -> str:
             cur.execute("SELECT sqlite_version()")
             return "SQLite " + cur.fetchone()[0]
         cur.execute("SHOW server_version")
-        return "PostgreSQL " + cur.fetchone()[0]
+        version = cur.fetchone()[0]
+        # The figures depend on the server's memory settings: say which were in force.
+        settings = []
+        for name in ("shared_buffers", "max_wal_size"):
+            cur.execute(f"SHOW {name}")
+            settings.append(f"{name} {cur.fetchone()[0]}")
+        return f"PostgreSQL {version} ({', '.join(settings)})"
 
 
 def print_table(results: list[dict]) -> None:
