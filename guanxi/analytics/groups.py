@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -170,6 +171,12 @@ class Dimension:
     counts: Callable[..., dict]  # (customer queryset, use_facts) → {value: n}
     order: Callable[[], list] | None = None  # fixed order of values, else by size
     labels: Callable[[], dict] | None = None
+    # How ``counts`` counts, so that a group's dimensions can share reads
+    # (``_group_counts``): one value per customer, an expression (use_facts → expression,
+    # or None when only ``counts`` can say); or, with the facts, sums of the facts'
+    # fields (the fields, and the value the first stands for).
+    value: Callable[[bool], object] | None = None
+    sums: tuple[list[str], int] | None = None
 
 
 def _grouped(qs: QuerySet, expr_name: str) -> dict:
@@ -178,22 +185,34 @@ def _grouped(qs: QuerySet, expr_name: str) -> dict:
     }
 
 
-def _field_counts(field: str) -> Callable[..., dict]:
+def _value_key(value):
+    """A customer's value of a dimension as counted: none or empty → unknown."""
+    return UNKNOWN if value is None or value == "" else value
+
+
+def _value_counts(value: Callable[[bool], object]) -> Callable[..., dict]:
+    """Customers by their value of a dimension (``value``: use_facts → expression)."""
+
     def counts(qs, use_facts=False):
         out: dict = {}
-        if connection.vendor == "sqlite":
-            # Grouping by an indexed column, SQLite walks that index over the whole table
-            # (the region index: 1M rows for a 40k-customer group, 1.3 s); grouping by an
-            # unindexed copy lets it start from the group's own filter (0.06 s).
-            qs, grouped_by = qs.annotate(_v=Concat(F(field), Value(""))), "_v"
-        else:
-            qs, grouped_by = qs.alias(), field
-        for value, n in _grouped(qs, grouped_by).items():
-            key = value or UNKNOWN
+        for v, n in _grouped(qs.annotate(_v=value(use_facts)), "_v").items():
+            key = _value_key(v)
             out[key] = out.get(key, 0) + n
         return out
 
     return counts
+
+
+def _field_value(field: str) -> Callable[[bool], object]:
+    def value(use_facts=False):
+        if connection.vendor == "sqlite":
+            # Grouping by an indexed column, SQLite walks that index over the whole table
+            # (the region index: 1M rows for a 40k-customer group, 1.3 s); grouping by an
+            # unindexed copy lets it start from the group's own filter (0.06 s).
+            return Concat(F(field), Value(""))
+        return F(field)
+
+    return value
 
 
 def _years_before(day: datetime.date, years: int) -> datetime.date:
@@ -203,42 +222,36 @@ def _years_before(day: datetime.date, years: int) -> datetime.date:
         return day.replace(year=day.year - years, day=28)
 
 
-def _age_counts(qs: QuerySet, use_facts=False) -> dict:
+def _age_value(use_facts=False):
     today = timezone.localdate()
     whens = [When(birthday__isnull=True, then=Value(UNKNOWN))]
     # age < limit ⟺ birthday > today − limit years
     for limit, label in AGE_BANDS:
         whens.append(When(birthday__gt=_years_before(today, limit), then=Value(label)))
-    band = Case(*whens, default=Value(AGE_LAST), output_field=CharField())
-    return _grouped(qs.annotate(_band=band), "_band")
+    return Case(*whens, default=Value(AGE_LAST), output_field=CharField())
 
 
-def _price_counts(qs: QuerySet, use_facts=False) -> dict:
+def _price_value(use_facts=False):
     # Average item price = revenue / items, compared without dividing.
     whens = [When(Q(stats__isnull=True) | Q(stats__items__lte=0), then=Value(UNKNOWN))]
     for limit, label in PRICE_BANDS:
         whens.append(When(stats__revenue__lt=F("stats__items") * limit, then=Value(label)))
-    band = Case(*whens, default=Value(PRICE_LAST), output_field=CharField())
-    return _grouped(qs.annotate(_band=band), "_band")
+    return Case(*whens, default=Value(PRICE_LAST), output_field=CharField())
 
 
-def _segment_counts(qs: QuerySet, use_facts=False) -> dict:
-    out: dict = {}
-    for value, n in _grouped(qs.annotate(_seg=F("stats__rfm_segment")), "_seg").items():
-        key = value or UNKNOWN
-        out[key] = out.get(key, 0) + n
-    return out
+def _segment_value(use_facts=False):
+    return F("stats__rfm_segment")
+
+
+def _favourite_value(use_facts=False):
+    return F("facts__favourite_root_id") if use_facts else None
 
 
 def _favourite_counts(qs: QuerySet, use_facts=False) -> dict:
     """Customers by their most-bought top-level category (by quantity; ties → the
     category with the smaller id); customers without categorised purchases → unknown."""
     if use_facts:
-        out: dict = {}
-        for value, n in _grouped(qs.annotate(_fav=F("facts__favourite_root_id")), "_fav").items():
-            key = UNKNOWN if value is None else int(value)
-            out[key] = out.get(key, 0) + n
-        return out
+        return _value_counts(_favourite_value)(qs, use_facts)
     roots = facts.root_map()
     total = qs.count()
     if not roots:
@@ -280,14 +293,24 @@ def _favourite_counts(qs: QuerySet, use_facts=False) -> dict:
     return out
 
 
+def _sums(spec: tuple[list[str], int]) -> dict:
+    """The aggregates of a dimension counted from the facts' fields (``spec``: the
+    fields and the value of the first)."""
+    return {f: Sum(f"facts__{f}") for f in spec[0]}
+
+
+def _from_sums(spec: tuple[list[str], int], sums: dict) -> dict:
+    fields, first = spec
+    return {first + i: sums[f] for i, f in enumerate(fields) if sums[f]}
+
+
 def _order_counts(extract, fields: list[str], first: int) -> Callable[..., dict]:
     """Purchases by a local time part: from the facts' per-customer counts (``fields``,
     values ``first``, ``first`` + 1, …), or from the orders."""
 
     def counts(qs, use_facts=False):
         if use_facts:
-            sums = qs.aggregate(**{f: Sum(f"facts__{f}") for f in fields})
-            return {first + i: sums[f] for i, f in enumerate(fields) if sums[f]}
+            return _from_sums((fields, first), qs.aggregate(**_sums((fields, first))))
         orders = purchases().filter(customer__in=qs.values("pk"))
         return {
             row["_v"]: row["n"]
@@ -312,12 +335,19 @@ def _category_labels() -> dict:
 
 
 DIMENSIONS = [
-    Dimension("region", gettext_lazy("Region (province)"), "customers", _field_counts("province")),
+    Dimension(
+        "region",
+        gettext_lazy("Region (province)"),
+        "customers",
+        _value_counts(_field_value("province")),
+        value=_field_value("province"),
+    ),
     Dimension(
         "gender",
         gettext_lazy("Gender"),
         "customers",
-        _field_counts("gender"),
+        _value_counts(_field_value("gender")),
+        value=_field_value("gender"),
         order=lambda: ["female", "male", UNKNOWN],
         labels=_choice_labels(Customer.Gender.choices),
     ),
@@ -325,14 +355,16 @@ DIMENSIONS = [
         "age",
         gettext_lazy("Age band"),
         "customers",
-        _age_counts,
+        _value_counts(_age_value),
+        value=_age_value,
         order=lambda: [label for _l, label in AGE_BANDS] + [AGE_LAST, UNKNOWN],
     ),
     Dimension(
         "source",
         gettext_lazy("Source"),
         "customers",
-        _field_counts("source"),
+        _value_counts(_field_value("source")),
+        value=_field_value("source"),
         labels=_choice_labels(Customer.Source.choices),
     ),
     Dimension(
@@ -341,19 +373,22 @@ DIMENSIONS = [
         "customers",
         _favourite_counts,
         labels=_category_labels,
+        value=_favourite_value,
     ),
     Dimension(
         "price_band",
         gettext_lazy("Average item price"),
         "customers",
-        _price_counts,
+        _value_counts(_price_value),
+        value=_price_value,
         order=lambda: [label for _l, label in PRICE_BANDS] + [PRICE_LAST, UNKNOWN],
     ),
     Dimension(
         "rfm_segment",
         gettext_lazy("RFM segment"),
         "customers",
-        _segment_counts,
+        _value_counts(_segment_value),
+        value=_segment_value,
         order=lambda: [*rfm.SEGMENT_KEYS, UNKNOWN],
         labels=lambda: {s.key: str(s.label) for s in rfm.SEGMENTS},
     ),
@@ -364,6 +399,7 @@ DIMENSIONS = [
         _order_counts(ExtractIsoWeekDay, WEEKDAY_FIELDS, 1),
         order=lambda: list(range(1, 8)),
         labels=lambda: {i + 1: str(day) for i, day in enumerate(WEEKDAYS)},
+        sums=(WEEKDAY_FIELDS, 1),
     ),
     Dimension(
         "hour",
@@ -372,6 +408,7 @@ DIMENSIONS = [
         _order_counts(ExtractHour, HOUR_FIELDS, 0),
         order=lambda: list(range(24)),
         labels=lambda: {h: f"{h:02d}:00" for h in range(24)},
+        sums=(HOUR_FIELDS, 0),
     ),
 ]
 DIMENSION_BY_KEY = {d.key: d for d in DIMENSIONS}
@@ -389,19 +426,8 @@ def _pct(part: int, whole: int) -> float:
     return round(part / whole * 100, 2) if whole else 0.0
 
 
-def compare(
-    dim: Dimension,
-    group_qs: QuerySet,
-    all_qs: QuerySet | None = None,
-    *,
-    use_facts: bool = False,
-    all_counts: dict | None = None,
-) -> dict:
-    """One dimension of the group beside all customers (``all_counts`` if known, else
-    counted on ``all_qs``)."""
-    group_counts = dim.counts(group_qs, use_facts)
-    if all_counts is None:
-        all_counts = dim.counts(all_qs, use_facts)
+def compare(dim: Dimension, *, group_counts: dict, all_counts: dict) -> dict:
+    """One dimension of the group beside all customers."""
     group_total, all_total = sum(group_counts.values()), sum(all_counts.values())
     labels = dim.labels() if dim.labels else {}
     if dim.order:
@@ -514,19 +540,53 @@ def group_analysis(
     all_counts, all_total, counted_at = all_side(
         user=user, dimensions=dims, use_facts=use_facts, max_age=baseline_max_age
     )
-    group_ids = list(
-        apply_filters(customers_visible(user), filters).order_by().values_list("pk", flat=True)
+    group_counts, n = _group_counts(
+        apply_filters(customers_visible(user), filters), dims, use_facts=use_facts
     )
-    group_qs = _customers_among(group_ids)
     return {
         "filters": filters,
-        "customers": len(group_ids),
+        "customers": n,
         "all_customers": all_total,
         "all_counted_at": counted_at,
         "dimensions": [
-            compare(d, group_qs, use_facts=use_facts, all_counts=all_counts[d.key]) for d in dims
+            compare(d, group_counts=group_counts[d.key], all_counts=all_counts[d.key]) for d in dims
         ],
     }
+
+
+def _group_counts(
+    group_qs: QuerySet, dims: list[Dimension], *, use_facts: bool
+) -> tuple[dict, int]:
+    """The counts of these dimensions over a group, and its number of customers, in as
+    few reads as the dimensions allow: one read of the group's customers with each one's
+    value of every dimension that has one (counted here), then, over the ids it gave,
+    one sum of the facts' fields for the dimensions counted so, and the others' own
+    queries.
+
+    The group's filter is thus evaluated once. Counted dimension by dimension, a saved
+    filter by tag (an ``EXISTS`` per customer) made each of the nine queries walk every
+    customer: tag 高价值, 87k of 1M customers, 2.8 s on SQLite."""
+    valued = [d for d in dims if d.value and d.value(use_facts) is not None]
+    summed = [d for d in dims if d not in valued and d.sums and use_facts]
+    out: dict = {}
+    if valued:
+        names = [f"_d{i}" for i in range(len(valued))]
+        rows = group_qs.annotate(**{f"_d{i}": d.value(use_facts) for i, d in enumerate(valued)})
+        columns = list(zip(*rows.order_by().values_list("pk", *names), strict=False))
+        ids = list(columns[0]) if columns else []
+        for i, dim in enumerate(valued):
+            out[dim.key] = dict(Counter(map(_value_key, columns[i + 1]))) if columns else {}
+    else:
+        ids = list(group_qs.order_by().values_list("pk", flat=True))
+    among = _customers_among(ids)
+    if summed:
+        sums = among.aggregate(**{k: v for d in summed for k, v in _sums(d.sums).items()})
+        for dim in summed:
+            out[dim.key] = _from_sums(dim.sums, sums)
+    for dim in dims:
+        if dim.key not in out:
+            out[dim.key] = dim.counts(among, use_facts)
+    return out, len(ids)
 
 
 def _customers_among(ids: list[int]) -> QuerySet:
