@@ -4,7 +4,11 @@ A group is a customer filter (the customer list's filters, saved by name as a
 ``SavedGroup`` or given ad hoc). For each dimension — region, gender, age band, source,
 favourite category, price band, RFM segment, order weekday and hour — the group's
 distribution is shown beside that of all customers the user can see, with the share in
-each and the lift (share in group ÷ share in all). Every number is a GROUP BY in SQL.
+each and the lift (share in group ÷ share in all). The values are computed in SQL: all
+customers' counts are a GROUP BY per dimension (``all_side``); the group's come from one
+read of its customers, each with their value of every dimension, counted in Python, and
+one sum of the facts' weekday and hour fields (``group_side``), so the group's filter is
+evaluated once.
 
 The dimensions that come from order history (favourite category, order weekday and
 hour) read the precomputed per-customer facts (``guanxi.analytics.facts``; in the site's
@@ -172,7 +176,7 @@ class Dimension:
     order: Callable[[], list] | None = None  # fixed order of values, else by size
     labels: Callable[[], dict] | None = None
     # How ``counts`` counts, so that a group's dimensions can share reads
-    # (``_group_counts``): one value per customer, an expression (use_facts → expression,
+    # (``group_side``): one value per customer, an expression (use_facts → expression,
     # or None when only ``counts`` can say); or, with the facts, sums of the facts'
     # fields (the fields, and the value the first stands for).
     value: Callable[[bool], object] | None = None
@@ -540,7 +544,7 @@ def group_analysis(
     all_counts, all_total, counted_at = all_side(
         user=user, dimensions=dims, use_facts=use_facts, max_age=baseline_max_age
     )
-    group_counts, n = _group_counts(
+    group_counts, n = group_side(
         apply_filters(customers_visible(user), filters), dims, use_facts=use_facts
     )
     return {
@@ -554,9 +558,7 @@ def group_analysis(
     }
 
 
-def _group_counts(
-    group_qs: QuerySet, dims: list[Dimension], *, use_facts: bool
-) -> tuple[dict, int]:
+def group_side(group_qs: QuerySet, dims: list[Dimension], *, use_facts: bool) -> tuple[dict, int]:
     """The counts of these dimensions over a group, and its number of customers, in as
     few reads as the dimensions allow: one read of the group's customers with each one's
     value of every dimension that has one (counted here), then, over the ids it gave,
