@@ -20,6 +20,7 @@ scope (``GroupBaseline``) for up to ``BASELINE_MAX_AGE`` and the same local day.
 from __future__ import annotations
 
 import datetime
+import itertools
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -47,6 +48,7 @@ from guanxi.customers.selectors import FILTER_KEYS, apply_filters, customers_vis
 EXTRA_FILTER_KEYS = {"created_after", "created_before"}
 UNKNOWN = ""
 BASELINE_MAX_AGE = datetime.timedelta(hours=1)
+READ_CHUNK = 20_000  # rows of a group read at a time (``group_side``)
 
 AGE_BANDS = [(18, "<18"), (25, "18–24"), (30, "25–29"), (35, "30–34"), (40, "35–39")]
 AGE_BANDS += [(50, "40–49"), (60, "50–59")]
@@ -574,10 +576,21 @@ def group_side(group_qs: QuerySet, dims: list[Dimension], *, use_facts: bool) ->
     if valued:
         names = [f"_d{i}" for i in range(len(valued))]
         rows = group_qs.annotate(**{f"_d{i}": d.value(use_facts) for i, d in enumerate(valued)})
-        columns = list(zip(*rows.order_by().values_list("pk", *names), strict=False))
-        ids = list(columns[0]) if columns else []
-        for i, dim in enumerate(valued):
-            out[dim.key] = dict(Counter(map(_value_key, columns[i + 1]))) if columns else {}
+        rows = rows.order_by().values_list("pk", *names).iterator(chunk_size=READ_CHUNK)
+        ids, counters = [], [Counter() for _d in valued]
+        # In chunks, column by column (C-speed counting), so memory stays bounded for a
+        # group as large as all customers.
+        while chunk := list(itertools.islice(rows, READ_CHUNK)):
+            columns = list(zip(*chunk, strict=True))
+            ids.extend(columns[0])
+            for counter, column in zip(counters, columns[1:], strict=True):
+                counter.update(column)
+        for dim, counter in zip(valued, counters, strict=True):
+            counts: dict = {}
+            for v, n in counter.items():
+                key = _value_key(v)
+                counts[key] = counts.get(key, 0) + n
+            out[dim.key] = counts
     else:
         ids = list(group_qs.order_by().values_list("pk", flat=True))
     among = _customers_among(ids)
