@@ -111,6 +111,14 @@ def customer_detail(request, pk: int):
     return _detail_page(request, _customer(request, pk))
 
 
+@service_errors
+def customer_timeline(request, pk: int):
+    """The 360° page's timeline alone, for htmx to reload it after something was logged."""
+    customer = _customer(request, pk)
+    context = {"customer": customer, "timeline": timeline_for(customer, request.user)}
+    return render(request, "customers/_timeline.html", context)
+
+
 def _detail_page(request, customer: Customer, *, status=200, **contact_state):
     fields = [
         f

@@ -132,6 +132,28 @@ class TestCustomerDetail:
         response = web_as(charlie).get(reverse("customers:detail", args=[alices[0].pk]))
         assert response.status_code == 404
 
+    def test_timeline_alone_reloads_on_a_logged_activity(self, web_as, alice, alices):
+        """The 360° page's timeline asks for itself again when the quick log says so."""
+        from guanxi.sales import services_followup
+
+        c = alices[0]
+        client = web_as(alice)
+        page = client.get(reverse("customers:detail", args=[c.pk])).content.decode()
+        url = reverse("customers:timeline", args=[c.pk])
+        assert f'hx-get="{url}" hx-trigger="activity-logged from:body"' in page
+        services_followup.activity_create(
+            actor=alice, data={"kind": "call", "subject": "续约电话", "customer": c.pk}
+        )
+        response = client.get(url, headers={"HX-Request": "true"})
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert html.lstrip().startswith("<section") and 'id="timeline"' in html
+        assert "续约电话" in html
+
+    def test_other_team_cannot_read_the_timeline(self, web_as, charlie, alices):
+        response = web_as(charlie).get(reverse("customers:timeline", args=[alices[0].pk]))
+        assert response.status_code == 404
+
     def test_consent_toggle_records_it(self, web_as, alice, alices):
         c = alices[0]
         response = web_as(alice).post(

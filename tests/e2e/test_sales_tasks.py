@@ -32,6 +32,7 @@ def test_log_activity_on_360_then_do_the_task(page, live_server, alice, viewport
     card.locator("button[type=submit]").click()
     expect(page.locator("#fu-activity .msg")).to_contain_text(tomorrow)
     expect(page.locator("#fu-activity .fu-acts")).to_contain_text("发了产品目录")
+    expect(page.locator("#timeline")).to_contain_text("发了产品目录")  # without a reload
     activity = Activity.objects.get()
     task = Task.objects.get(activity=activity)
     assert (activity.kind, activity.customer_id, task.owner_id) == ("wechat", customer.pk, alice.pk)
