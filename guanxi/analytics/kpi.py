@@ -57,6 +57,7 @@ import contextlib
 import dataclasses
 import datetime
 import decimal
+import json
 from fractions import Fraction
 
 from django.db import connection, transaction
@@ -294,40 +295,52 @@ def _entries_pay_off() -> bool:
     """Whether a team's or a sales rep's dashboard reads the ledger (``_entry_figures``)
     rather than the orders. On SQLite it is about twice as fast (one covering-index
     range per customer). On PostgreSQL too, provided the ledger is read one index range
-    per visible customer (``_index_probes``): left to itself the planner scans the
+    per visible customer (``_PROBE_SETTINGS``): left to itself the planner scans the
     whole ledger in parallel, slower than the orders for a sales rep."""
     return connection.vendor in ("sqlite", "postgresql")
 
 
-# For the ledger queries of a team or a sales rep on PostgreSQL: one covering-index range
-# per visible customer (a nested loop driven by the customers), never a (parallel) scan
-# of the whole ledger hashed against them, which the planner prefers by its estimates;
-# and no JIT compilation, which costs more than these queries take.
+# For the ledger queries of a team or a sales rep on PostgreSQL, two ways, each held to its
+# plan (the planner's estimates would pick neither), with no JIT compilation, which costs
+# more than these queries take, and no parallel workers (two cores, shared):
+# - probes: one covering-index range per visible customer (a nested loop driven by the
+#   customers), never a (parallel) scan of the whole ledger hashed against them;
+# - the day range (``_entry_rows_by_day``): the range of the day index, index only,
+#   against a hash of the visible customers (their bitmap scan), never a nested loop of
+#   customer look-ups per entry; aggregated in memory by hash (a few hundred groups the
+#   planner takes for tens of thousands, which it would sort on disk).
 _PROBE_SETTINGS = {
     "jit": "off",
     "max_parallel_workers_per_gather": "0",
     "enable_seqscan": "off",
     "enable_bitmapscan": "off",
 }
+_RANGE_SETTINGS = {
+    "jit": "off",
+    "max_parallel_workers_per_gather": "0",
+    "enable_seqscan": "off",
+    "enable_nestloop": "off",
+    "work_mem": "32MB",
+}
 
 
 @contextlib.contextmanager
-def _index_probes():
-    """Run the queries inside with ``_PROBE_SETTINGS`` (PostgreSQL; nothing elsewhere).
-    Set for the transaction (``set_config(…, true)``) and put back afterwards, so an
-    enclosing transaction keeps its own settings; if a query fails, rolling back the
+def _planner_settings(settings: dict[str, str]):
+    """Run the queries inside with these planner settings (PostgreSQL; nothing
+    elsewhere). Set for the transaction (``set_config(…, true)``) and put back afterwards,
+    so an enclosing transaction keeps its own settings; if a query fails, rolling back the
     savepoint undoes them."""
     if connection.vendor != "postgresql":
         yield
         return
-    names = list(_PROBE_SETTINGS)
+    names = list(settings)
     with transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute("SELECT " + ", ".join("current_setting(%s)" for _ in names), names)
             before = cursor.fetchone()
             cursor.execute(
                 "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in names),
-                [v for n in names for v in (n, _PROBE_SETTINGS[n])],
+                [v for n in names for v in (n, settings[n])],
             )
         yield
         with connection.cursor() as cursor:
@@ -356,22 +369,36 @@ _PAID_APART_SQL = {
 }
 # The day range is read when it holds fewer entries than this many per visible customer;
 # otherwise each customer's entries are probed. Measured on PostgreSQL at 1M customers /
-# 5M orders (docs/benchmarks.md, "KPI dashboard"): a customer's probe in each of the two
-# queries costs about as much as eight entries of the one range read.
+# 5M orders (docs/benchmarks.md, "KPI dashboard"): listing a customer and probing its
+# entries in each of the two queries costs about as much as eight entries of the range
+# (read and tested against the hash).
 DAY_RANGE_ENTRIES_PER_CUSTOMER = 8
 
 
-def _day_range_pays_off(customers: int, lo: datetime.date, hi: datetime.date) -> bool:
-    """Whether reading the whole day range of the ledger (every customer's entries,
-    those not visible dropped by a hashed array test) is cheaper than probing the
-    visible customers' entries one by one. Only on PostgreSQL, which has the index for it;
-    the size of the range comes from the rollup's day cells (orders placed per day)."""
-    if connection.vendor != "postgresql" or not customers:
+def _day_range_pays_off(visible, lo: datetime.date, hi: datetime.date) -> bool:
+    """Whether reading the whole day range of the ledger (every customer's entries, those
+    not visible dropped by a hash of the ``visible`` customers) is cheaper than probing the
+    visible customers' entries one by one: for a team, usually, and for a sales rep over a
+    long period rarely. Only on PostgreSQL, which has the index for it. The size of the
+    range comes from the rollup's day cells (orders placed per day); the number of
+    customers is the planner's estimate (counting them would cost a third of the read)."""
+    if connection.vendor != "postgresql":
         return False
-    placed = KpiDay.objects.filter(
+    entries = KpiDay.objects.filter(
         day__gte=lo - datetime.timedelta(days=PAID_WITHIN_DAYS), day__lte=hi
     ).aggregate(n=Sum("placed"))["n"]
-    return (placed or 0) < customers * DAY_RANGE_ENTRIES_PER_CUSTOMER
+    return (entries or 0) < _estimated_rows(visible) * DAY_RANGE_ENTRIES_PER_CUSTOMER
+
+
+def _estimated_rows(queryset) -> int:
+    """How many rows PostgreSQL's planner expects ``queryset`` to return."""
+    sql, params = queryset.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 def _paid_sums(where: Q, p1: str, p2: str, store, periods: list[Period]) -> dict:
@@ -468,19 +495,18 @@ def _entry_figures(
     same formulas as ``_rollup_figures``). Visibility is evaluated now, so a change of
     owner or team shows at once. No order rows are read: either two queries, each
     walking the customers' entries of the periods through a covering index ((customer,
-    paid_day, …) and (customer, placed_day, …)), or, for many customers on PostgreSQL
-    (a team: ``_day_range_pays_off``; ``day_range`` forces either), one read of the
-    periods' day range (``_entry_rows_by_day``)."""
+    paid_day, …) and (customer, placed_day, …)), or, on PostgreSQL when the customers
+    are many for the range (``_day_range_pays_off``; ``day_range`` forces either), one
+    read of the periods' day range (``_entry_rows_by_day``)."""
     lo = min(p.start for p in periods)
     hi = max(p.end for p in periods)
     visible = visible_to(user, Customer.objects.all()).values("pk")
-    if connection.vendor == "postgresql":
-        # The customers once, as an array: a query then probes the covering index once
-        # per customer (``customer_id = ANY(…)``), in the customers' order, or tests each
-        # entry of the day range against the array (hashed: it is a constant).
+    if day_range is None:
+        day_range = _day_range_pays_off(visible, lo, hi)
+    if connection.vendor == "postgresql" and not day_range:
+        # The customers once, as an array: each query then probes the covering index
+        # once per customer (``customer_id = ANY(…)``), in the customers' order.
         ids = list(visible.values_list("pk", flat=True))
-        if day_range is None:
-            day_range = _day_range_pays_off(len(ids), lo, hi)
         entries = KpiOrderEntry.objects.filter(
             RawSQL(
                 f'{connection.ops.quote_name(KpiOrderEntry._meta.db_table)}."customer_id"'
@@ -499,7 +525,7 @@ def _entry_figures(
 
     by_day = {}
     by_day_chain = {}
-    with _index_probes():
+    with _planner_settings(_RANGE_SETTINGS if day_range else _PROBE_SETTINGS):
         if day_range:
             paid, placed = _entry_rows_by_day(
                 entries, lo=lo, hi=hi, p1=p1, p2=p2, store=store, periods=periods
