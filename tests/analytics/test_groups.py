@@ -270,3 +270,20 @@ def test_a_group_that_matches_nobody_is_empty(shop, admin_user):
     analysis = groups.group_analysis(user=admin_user, filters={"tag": "nobody has it"})
     assert analysis["customers"] == 0
     assert all(d["group_total"] == 0 for d in analysis["dimensions"])
+
+
+def test_before_the_facts_are_built_a_group_shows_the_same_figures(shop, admin_user, alice):
+    """Without the facts, favourite category, weekday and hour are counted from the
+    orders of the group's ids: the same figures as from the facts."""
+    from guanxi.analytics import facts
+    from guanxi.analytics.models_facts import FactsState, GroupBaseline
+
+    for user in (admin_user, alice):
+        assert facts.is_built()
+        with_facts = groups.group_analysis(user=user, filters={"stage": "vip"})
+        FactsState.objects.all().delete()
+        GroupBaseline.objects.all().delete()
+        without = groups.group_analysis(user=user, filters={"stage": "vip"})
+        assert without["dimensions"] == with_facts["dimensions"]
+        assert without["customers"] == with_facts["customers"]
+        facts.refresh_facts()
