@@ -131,10 +131,9 @@ class Table:
                     for row in values:
                         write(row)
             return
-        self.db.ensure_connection()
-        raw = self.db.connection  # the sqlite3 connection: same transaction, no %s → ?
-        one = ", ".join(["?"] * len(self.fields))
-        raw.executemany(f"INSERT INTO {table} ({columns}) VALUES ({one})", values)
+        placeholders = ", ".join(["%s"] * len(self.fields))
+        with self.db.cursor() as cursor:
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", values)
 
 
 def reserve_ids(model, count: int, db=connection) -> Sequence[int]:
