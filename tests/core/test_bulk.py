@@ -198,3 +198,17 @@ class TestAhead:
                 break
         assert sys.getswitchinterval() == before
         assert len(produced) < 10  # one or two ahead, not the whole range
+
+    def test_a_second_thread_on_postgresql_only(self):
+        """PostgreSQL writes in its server process, so preparing the next batch in a
+        second thread overlaps the two; SQLite works in this process (see ``ahead``)."""
+        import threading
+
+        from django.db import connection
+
+        threads = set(bulk.ahead(lambda _n: threading.get_ident(), range(3)))
+        here = threading.get_ident()
+        if connection.vendor == "sqlite":
+            assert threads == {here}
+        else:
+            assert len(threads) == 1 and here not in threads
