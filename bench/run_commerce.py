@@ -564,6 +564,14 @@ def prepare_orders(args) -> dict:
     ):
         print(f"reusing {found:,} generated orders")
         return marker
+    if found and not args.fresh_orders:
+        # A data set that took half an hour to build is wiped only when asked: a wrong
+        # count is more often another run's webhook orders than a stale data set.
+        print(
+            f"the bench database has {found:,} orders, its marker says {marker.get('orders')}: "
+            "run again with --fresh-orders to regenerate them"
+        )
+        raise SystemExit(1)
     if found:
         print(f"removing {found:,} orders to generate afresh")
         wipe_orders()
