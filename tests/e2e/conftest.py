@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 # Playwright's sync API runs an event loop in this thread; the test's own ORM calls
 # (fixtures, assertions) are still synchronous and safe.
@@ -76,7 +77,16 @@ def screenshot(page, name: str) -> Path:
     if page.locator("[data-chart]").count():
         page.wait_for_function(SETTLE_CHARTS)
     path = SCREENS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    for attempt in range(3):
+        try:
+            page.screenshot(path=str(path), full_page=True)
+            break
+        except PlaywrightError as exc:
+            # Headless Chromium now and then fails a full-page capture on a busy machine
+            # ("Unable to capture screenshot"); the page itself is fine, so try again.
+            if "Unable to capture screenshot" not in str(exc) or attempt == 2:
+                raise
+            page.wait_for_timeout(500)
     return path
 
 
