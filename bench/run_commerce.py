@@ -381,13 +381,11 @@ class Commerce:
         finds nothing to change) and the overview for the admin and a sales rep."""
         from bench.orders import END
         from guanxi.analytics import rfm
-        from guanxi.analytics.models import CustomerStats
+        from guanxi.analytics.models import CustomerRfm
 
         # The first run: every customer's scores are written, as after the first
         # statistics rebuild (the rebuild itself keeps scores already there).
-        CustomerStats.objects.exclude(r_score=0, f_score=0, m_score=0, rfm_segment="").update(
-            r_score=0, f_score=0, m_score=0, rfm_segment=""
-        )
+        CustomerRfm.objects.all()._raw_delete(CustomerRfm.objects.db)
         for attempt in ("first run", "rerun"):
             t = Timer()
             summary = rfm.rfm_recompute(as_of=END)

@@ -246,7 +246,7 @@ def _price_value(use_facts=False):
 
 
 def _segment_value(use_facts=False):
-    return F("stats__rfm_segment")
+    return F("rfm__segment")
 
 
 def _favourite_value(use_facts=False):

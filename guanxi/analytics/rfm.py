@@ -32,13 +32,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Exists, F, OuterRef, QuerySet, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from guanxi.accounts.roles import Action, Scope, require, role_of
-from guanxi.analytics.models import CustomerStats
+from guanxi.analytics.models import CustomerRfm, CustomerStats
 from guanxi.analytics.models_analysis import RfmSettings
 from guanxi.core import audit
 from guanxi.core.errors import ValidationFailed
@@ -151,80 +151,114 @@ def _micros(value: datetime.datetime) -> int:
 def _read_stats() -> tuple:
     """Every statistics row in one read, as numpy arrays: customer id, orders, revenue in
     cents, last order (µs since 1970, -1 when none), and the current scores and segment
-    coded as ((R·10 + F)·10 + M)·10 + segment (1..8 in ``SEGMENTS`` order, 0 none).
+    coded as ((R·10 + F)·10 + M)·10 + segment (1..8 in ``SEGMENTS`` order, 0 no scores);
+    and the number of score rows, to tell whether some belong to no statistics row.
 
     The SQL turns money and timestamps into integers (so the comparisons below are
     exact) and each column comes as one comma-separated text, which numpy parses at C
     speed: no Python object per row."""
     import numpy as np
 
-    table = CustomerStats._meta.db_table
+    stats, scores = CustomerStats._meta.db_table, CustomerRfm._meta.db_table
     segment = " ".join(f"WHEN '{s.key}' THEN {i + 1}" for i, s in enumerate(SEGMENTS))
     code = (
-        "((r_score * 10 + f_score) * 10 + m_score) * 10"
-        f" + CASE rfm_segment {segment} WHEN '' THEN 0 ELSE 9 END"
+        "COALESCE(((r.r_score * 10 + r.f_score) * 10 + r.m_score) * 10"
+        f" + CASE r.segment {segment} ELSE 9 END, 0)"
     )
     if connection.vendor == "postgresql":
         columns = [
-            "customer_id",
-            "orders",
-            "(revenue * 100)::bigint",
-            "COALESCE((EXTRACT(EPOCH FROM last_order_at) * 1000000)::bigint, -1)",
+            "s.customer_id",
+            "s.orders",
+            "(s.revenue * 100)::bigint",
+            "COALESCE((EXTRACT(EPOCH FROM s.last_order_at) * 1000000)::bigint, -1)",
             code,
         ]
         agg = "string_agg(({})::text, ',')"
     else:
         columns = [
-            "customer_id",
-            "orders",
-            "CAST(ROUND(revenue * 100) AS INTEGER)",
+            "s.customer_id",
+            "s.orders",
+            "CAST(ROUND(s.revenue * 100) AS INTEGER)",
             # Stored as UTC text "YYYY-MM-DD HH:MM:SS[.ffffff]": whole seconds (exact
             # after rounding) plus the microseconds.
-            "COALESCE(CAST(ROUND((julianday(substr(last_order_at, 1, 19)) - 2440587.5)"
+            "COALESCE(CAST(ROUND((julianday(substr(s.last_order_at, 1, 19)) - 2440587.5)"
             " * 86400) AS INTEGER) * 1000000"
-            " + CAST(substr(last_order_at || '.000000', 21, 6) AS INTEGER), -1)",
+            " + CAST(substr(s.last_order_at || '.000000', 21, 6) AS INTEGER), -1)",
             code,
         ]
         agg = "group_concat({})"
-    sql = "SELECT " + ", ".join(agg.format(c) for c in columns) + f" FROM {table}"
+    sql = (
+        "SELECT "
+        + ", ".join(agg.format(c) for c in columns)
+        + f" FROM {stats} s LEFT JOIN {scores} r ON r.customer_id = s.customer_id"
+    )
     with connection.cursor() as cur:
         cur.execute(sql)  # no user input in it
         texts = cur.fetchone()
-    return tuple(
+        cur.execute(f"SELECT COUNT(*) FROM {scores}")
+        rows = cur.fetchone()[0]
+    arrays = tuple(
         np.fromstring(t, dtype=np.int64, sep=",") if t else np.zeros(0, dtype=np.int64)
         for t in texts
     )
+    return (*arrays, rows)
 
 
-def _write_scores(ids, codes) -> None:
-    """Set the scores of these customers (numpy arrays: ids, and codes as ``_read_stats``
-    makes them, 0 = no scores) in one UPDATE joined to the list of changes.
+# A recompute that changes more than this share of the score rows rewrites the table
+# whole: emptying it and inserting every row in id order is cheaper than deleting and
+# inserting most rows one by one in its indexes.
+REWRITE_SHARE = 0.25
 
-    The list is one parameter — an array on PostgreSQL, JSON text on SQLite — of one
-    integer per customer, id × 10,000 + code, sorted by id: SQLite then rewrites the
-    table's pages in order, each once. (One UPDATE per (R, F, M, segment) with its list
-    of ids walked the table up to 125 times when every customer changed: 3.9 s for 593k
-    rows at 1M customers on SQLite.)"""
+
+def _packed(ids, codes) -> tuple[str, object]:
+    """The list ``id × 10,000 + code`` sorted by id, as one parameter (an array on
+    PostgreSQL, JSON text on SQLite) and the SQL that reads it as rows ``v``; sorted, so
+    the database writes the table's pages in order."""
     import numpy as np
 
-    if not len(ids):
-        return
     order = np.argsort(ids, kind="stable")
     packed = (ids[order] * 10_000 + codes[order]).tolist()
     if connection.vendor == "postgresql":
-        changes, param = "unnest(%s::bigint[]) AS c(v)", packed
-    else:
-        changes, param = "(SELECT value AS v FROM json_each(%s)) AS c", json.dumps(packed)
-    table = CustomerStats._meta.db_table
-    segment = " ".join(f"WHEN {i + 1} THEN '{s.key}'" for i, s in enumerate(SEGMENTS))
-    sql = (
-        f"UPDATE {table} SET r_score = n.code / 1000, f_score = n.code / 100 %% 10,"
-        f" m_score = n.code / 10 %% 10, rfm_segment = CASE n.code %% 10 {segment} ELSE '' END"
-        f" FROM (SELECT c.v / 10000 AS id, c.v %% 10000 AS code FROM {changes}) AS n"
-        f" WHERE {table}.customer_id = n.id"
-    )
+        return "SELECT v FROM unnest(%s::bigint[]) AS c(v)", packed
+    return "SELECT value AS v FROM json_each(%s)", json.dumps(packed)
+
+
+def _write_scores(ids, codes, *, drop, rewrite: bool) -> None:
+    """Store the scores of these customers (numpy arrays: ids, and codes as
+    ``_read_stats`` makes them, all non-zero) and remove the scores of the customers in
+    ``drop``; ``rewrite``: ``ids`` holds every scored customer, so the table is emptied
+    and filled again (the others keep their rows otherwise).
+
+    One statement a step, each with one list parameter: no Python loop per row."""
+    import numpy as np
+
+    table = CustomerRfm._meta.db_table
     with connection.cursor() as cur:
-        cur.execute(sql, [param])  # no user input in the SQL itself
+        if rewrite:
+            # TRUNCATE on PostgreSQL leaves no dead rows behind (a DELETE of 600k rows
+            # would); SQLite's unqualified DELETE is its own fast truncate.
+            cur.execute(
+                f"TRUNCATE {table}" if connection.vendor == "postgresql" else f"DELETE FROM {table}"
+            )
+        else:
+            gone = np.concatenate([ids, drop])
+            if len(gone):
+                rows, param = _packed(gone, np.zeros(len(gone), dtype=np.int64))
+                cur.execute(
+                    f"DELETE FROM {table}"
+                    f" WHERE customer_id IN (SELECT v / 10000 FROM ({rows}) AS c)",
+                    [param],
+                )
+        if not len(ids):
+            return
+        rows, param = _packed(ids, codes)
+        segment = " ".join(f"WHEN {i + 1} THEN '{s.key}'" for i, s in enumerate(SEGMENTS))
+        cur.execute(
+            f"INSERT INTO {table} (customer_id, r_score, f_score, m_score, segment)"
+            f" SELECT v / 10000, v %% 10000 / 1000, v %% 1000 / 100, v %% 100 / 10,"
+            f" CASE v %% 10 {segment} END FROM ({rows}) AS c",
+            [param],
+        )  # no user input in the SQL itself
 
 
 def rfm_recompute(*, actor=None, as_of: datetime.datetime | None = None) -> dict:
@@ -243,13 +277,13 @@ def rfm_recompute(*, actor=None, as_of: datetime.datetime | None = None) -> dict
     as_of = as_of or timezone.now()
     settings = RfmSettings.load()
     with transaction.atomic():
-        ids, orders, cents, last, current = _read_stats()
+        ids, orders, cents, last, current, score_rows = _read_stats()
         scored = (orders > 0) & (last >= 0)
         n = int(scored.sum())
-        # Customers without orders (any more): no scores (code 0).
+        # Customers without orders (any more): no scores.
         stale = ~scored & (current != 0)
         if n == 0:
-            _write_scores(ids[stale], np.zeros(int(stale.sum()), dtype=np.int64))
+            _write_scores(ids[:0], ids[:0], drop=ids, rewrite=True)
             summary = {"customers": 0, "as_of": as_of.isoformat(), "segments": {}, "grid": []}
             _save_run(settings, summary, as_of, 0)
             return summary
@@ -300,10 +334,14 @@ def rfm_recompute(*, actor=None, as_of: datetime.datetime | None = None) -> dict
         # What changes: compare with the scores read (coded as ``_read_stats`` does).
         key = ((r * 10 + f) * 10 + m) * 10 + seg_index + 1
         changed = key != current[scored]
-        _write_scores(
-            np.concatenate([s_ids[changed], ids[stale]]),
-            np.concatenate([key[changed], np.zeros(int(stale.sum()), dtype=np.int64)]),
-        )
+        n_changed = int(changed.sum()) + int(stale.sum())
+        # Score rows of customers without a statistics row (never written so, but cheap
+        # to rule out) are only removed by a rewrite.
+        orphans = score_rows != int((current != 0).sum())
+        if orphans or n_changed > REWRITE_SHARE * max(score_rows, 1):
+            _write_scores(s_ids, key, drop=ids[:0], rewrite=True)
+        elif n_changed:
+            _write_scores(s_ids[changed], key[changed], drop=ids[stale], rewrite=False)
 
         # The overview's figures of every scored customer, so an admin's page reads them.
         seg_n = np.bincount(seg_index, minlength=len(SEGMENTS))
@@ -317,7 +355,7 @@ def rfm_recompute(*, actor=None, as_of: datetime.datetime | None = None) -> dict
             "monetary": [float(c) for c in m_cuts],
             "means": {k: round(v, 4) for k, v in means.items()},
             "explicit": {d: bool(getattr(settings, f"{d}_bounds")) for d in DIMENSIONS},
-            "changed": int(changed.sum()) + int(stale.sum()),
+            "changed": n_changed,
             # Per segment: customers and revenue in cents (exact), as of this run.
             "segments": {key: [int(seg_n[i]), seg_cents[i]] for i, key in enumerate(SEGMENT_KEYS)},
             "grid": grid.tolist(),
@@ -353,20 +391,24 @@ def rfm_overview(*, user) -> dict:
         if run["grid"]:
             grid = [list(row) for row in run["grid"]]
         unscored = (
-            scored_stats().filter(rfm_segment="").aggregate(n=Count("pk"), revenue=Sum("revenue"))
+            scored_stats()
+            .filter(~Exists(CustomerRfm.objects.filter(customer_id=OuterRef("customer_id"))))
+            .aggregate(n=Count("pk"), revenue=Sum("revenue"))
         )
         if unscored["n"]:
             by_segment[""] = unscored
     else:
         qs = visible_to(user, scored_stats(), prefix="customer__")
-        for row in qs.values("rfm_segment", "r_score", "f_score").annotate(
-            n=Count("pk"), revenue=Sum("revenue")
-        ):
-            seg = by_segment.setdefault(row["rfm_segment"], {"n": 0, "revenue": Decimal(0)})
+        for row in qs.values(
+            segment=F("customer__rfm__segment"),
+            r=F("customer__rfm__r_score"),
+            f=F("customer__rfm__f_score"),
+        ).annotate(n=Count("pk"), revenue=Sum("revenue")):
+            seg = by_segment.setdefault(row["segment"] or "", {"n": 0, "revenue": Decimal(0)})
             seg["n"] += row["n"]
             seg["revenue"] += Decimal(row["revenue"] or 0)
-            if 1 <= row["r_score"] <= 5 and 1 <= row["f_score"] <= 5:
-                grid[row["r_score"] - 1][row["f_score"] - 1] += row["n"]
+            if row["r"] and row["f"] and 1 <= row["r"] <= 5 and 1 <= row["f"] <= 5:
+                grid[row["r"] - 1][row["f"] - 1] += row["n"]
     total_n = sum(r["n"] for r in by_segment.values())
     total_revenue = sum((r["revenue"] or Decimal(0) for r in by_segment.values()), Decimal(0))
     total_revenue = total_revenue.quantize(CENT)

@@ -52,7 +52,7 @@ from django.db.models import Max, Min
 from django.utils import timezone
 
 from guanxi.analytics import facts, rollup
-from guanxi.analytics.models import CustomerStats, OrderContribution
+from guanxi.analytics.models import CustomerRfm, CustomerStats, OrderContribution
 from guanxi.commerce.models import Order, OrderItem
 from guanxi.core import events
 from guanxi.core.models import BusinessEvent
@@ -434,10 +434,10 @@ def _refresh_stats_of_orders(order_ids: list[int], customer_ids: list[int]) -> N
             f"""
             INSERT INTO {stats}
                 (customer_id, orders, items, revenue, profit, first_order_at, last_order_at,
-                 first_paid_at, r_score, f_score, m_score, rfm_segment, updated_at)
+                 first_paid_at, updated_at)
             SELECT p.customer_id, COALESCE(s.orders, 0), COALESCE(s.items, 0),
                    COALESCE(s.revenue, 0), COALESCE(s.profit, 0),
-                   s.first_order_at, s.last_order_at, p.first_paid, 0, 0, 0, '', %s
+                   s.first_order_at, s.last_order_at, p.first_paid, %s
             FROM (
                 SELECT o.customer_id, MIN(o.paid_at) AS first_paid
                 FROM {t["orders"]} o
@@ -482,10 +482,10 @@ def _refresh_stats(cond: str, params: list) -> None:
             f"""
             INSERT INTO {t["stats"]}
                 (customer_id, orders, items, revenue, profit, first_order_at, last_order_at,
-                 first_paid_at, r_score, f_score, m_score, rfm_segment, updated_at)
+                 first_paid_at, updated_at)
             SELECT o.customer_id, COUNT(l.order_id), COALESCE(SUM(l.items), 0),
                    COALESCE(SUM(l.revenue), 0), COALESCE(SUM(l.profit), 0),
-                   MIN(l.ordered_at), MAX(l.ordered_at), MIN(o.paid_at), 0, 0, 0, '', %s
+                   MIN(l.ordered_at), MAX(l.ordered_at), MIN(o.paid_at), %s
             FROM {t["orders"]} o
             LEFT JOIN {t["ledger"]} l ON l.order_id = o.id
             WHERE {where("o.customer_id")} AND o.paid_at IS NOT NULL
@@ -572,6 +572,7 @@ def customer_stats(customer, *, now: datetime.datetime | None = None) -> dict:
     """The statistics of one (already visible) customer, with the derived figures."""
     row = CustomerStats.objects.filter(customer_id=customer.pk).first()
     row = row or CustomerStats(customer_id=customer.pk)
+    scores = CustomerRfm.objects.filter(customer_id=customer.pk).first()
     now = now or timezone.now()
     days = (now - row.last_order_at).days if row.last_order_at else None
     aov = (row.revenue / row.orders).quantize(decimal.Decimal("0.01")) if row.orders else None
@@ -586,10 +587,10 @@ def customer_stats(customer, *, now: datetime.datetime | None = None) -> dict:
         "last_order_at": row.last_order_at,
         "first_paid_at": row.first_paid_at,
         "days_since_last_order": days,
-        "r_score": row.r_score,
-        "f_score": row.f_score,
-        "m_score": row.m_score,
-        "rfm_segment": row.rfm_segment,
+        "r_score": scores.r_score if scores else 0,
+        "f_score": scores.f_score if scores else 0,
+        "m_score": scores.m_score if scores else 0,
+        "rfm_segment": scores.segment if scores else "",
         "expected_purchases_12m": row.expected_purchases_12m,
         "p_alive": row.p_alive,
         "clv_12m": row.clv_12m,

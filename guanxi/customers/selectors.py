@@ -180,7 +180,7 @@ def apply_filters(qs: QuerySet, params: dict, *, fields: list[CustomField] | Non
         bad = [v for v in values if v not in SEGMENT_KEYS]
         if bad:
             errors["rfm_segment"] = [_("“%(value)s” is not a valid choice.") % {"value": bad[0]}]
-        qs = qs.filter(stats__rfm_segment__in=values)
+        qs = qs.filter(rfm__segment__in=values)
     if params.get("created_after"):
         qs = qs.filter(created_at__date__gte=params["created_after"])
     if params.get("created_before"):

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from guanxi.analytics import groups
-from guanxi.analytics.models import CustomerStats
+from guanxi.analytics.models import CustomerRfm
 from guanxi.analytics.models_analysis import SavedGroup
 from guanxi.commerce.models import Category
 from guanxi.core.errors import PermissionDenied, ValidationFailed
@@ -187,7 +187,7 @@ def test_the_rfm_segment_filter_selects_customers_of_a_segment(shop, admin_user)
     from guanxi.customers.selectors import apply_filters, customers_visible
 
     rfm.rfm_recompute(as_of=data.at("2025-06-30"))
-    seg = CustomerStats.objects.get(customer__name="C2").rfm_segment
+    seg = CustomerRfm.objects.get(customer__name="C2").segment
     names = set(
         apply_filters(customers_visible(admin_user), {"rfm_segment": seg}).values_list(
             "name", flat=True

@@ -4,7 +4,7 @@ import io
 
 import openpyxl
 
-from guanxi.analytics.models import CustomerStats
+from guanxi.analytics.models import CustomerRfm
 from guanxi.analytics.models_analysis import RfmSettings
 from tests.analytics.test_rfm import ten  # noqa: F401  (fixture)
 
@@ -22,7 +22,7 @@ def test_only_admins_recompute_or_change_boundaries_over_the_api(ten, alice, adm
     client = api_as(alice)
     assert client.post("/analytics/rfm/recompute").status_code == 403
     assert client.put("/analytics/rfm/settings", {"recency": [1, 2, 3, 4]}).status_code == 403
-    assert not CustomerStats.objects.exclude(r_score=0).exists()
+    assert not CustomerRfm.objects.exists()
     assert RfmSettings.load().recency_bounds == []
 
     admin = api_as(admin_user)

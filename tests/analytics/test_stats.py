@@ -8,7 +8,7 @@ import pytest
 from django.core.management import call_command
 
 from guanxi.analytics import stats
-from guanxi.analytics.models import CustomerStats, OrderContribution
+from guanxi.analytics.models import CustomerRfm, CustomerStats, OrderContribution
 from guanxi.commerce.models import Order
 from guanxi.core.models import BusinessEvent, ProcessedEvent
 from guanxi.customers.dedup import customer_merge
@@ -116,16 +116,19 @@ def test_a_merge_gives_the_survivor_the_orders_of_both(shop, admin_user):
     assert stats_table() == expected_table()
 
 
-def test_the_rebuild_leaves_rfm_and_clv_columns_alone_and_zeroes_stale_rows(shop):
+def test_the_rebuild_leaves_rfm_scores_and_clv_columns_alone_and_zeroes_stale_rows(shop):
     shop.buy("T1", "b1", at("2024-03-01"), [SHIRT])
     stats.process_events()
     customer = shop.customer("b1")
-    CustomerStats.objects.filter(customer=customer).update(r_score=4, rfm_segment="loyal")
+    CustomerStats.objects.filter(customer=customer).update(p_alive=0.5)
+    CustomerRfm.objects.create(customer=customer, r_score=4, f_score=1, m_score=2, segment="loyal")
     Order.objects.filter(external_id="T1").update(status="refunded")  # behind its back
     call_command("rebuild_stats", verbosity=0)
     s = row(customer)
     assert (s.orders, s.items, s.revenue, s.first_order_at) == (0, 0, 0, None)
-    assert (s.r_score, s.rfm_segment) == (4, "loyal")
+    assert s.p_alive == 0.5
+    scores = CustomerRfm.objects.get(customer=customer)
+    assert (scores.r_score, scores.segment) == (4, "loyal")
 
 
 def test_orders_ingested_in_a_transaction_update_statistics_after_commit(
