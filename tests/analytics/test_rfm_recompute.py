@@ -138,3 +138,16 @@ def test_one_write_of_changed_and_emptied_rows_equals_scoring_from_scratch(ten, 
     assert {k: v for k, v in afresh.items() if k != "changed"} == {
         k: v for k, v in summary.items() if k != "changed"
     }
+
+
+def test_scores_of_a_customer_without_statistics_are_removed(ten):  # noqa: F811
+    """A score row whose customer has no statistics row (left by a write outside the
+    recompute) does not survive the next recompute, however few scores change."""
+    rfm.rfm_recompute(as_of=AS_OF)
+    nobody = Customer.objects.get(name="no orders")
+    assert not CustomerStats.objects.filter(customer=nobody).exists()
+    CustomerRfm.objects.create(customer=nobody, r_score=5, f_score=5, m_score=5, segment="lost")
+    summary = rfm.rfm_recompute(as_of=AS_OF)
+    assert summary["changed"] == 0  # every scored customer kept its scores ...
+    assert not CustomerRfm.objects.filter(customer=nobody).exists()  # ... and this went
+    assert CustomerRfm.objects.count() == 10

@@ -51,10 +51,7 @@ class Migration(migrations.Migration):
                 ("r_score", models.PositiveSmallIntegerField(verbose_name="recency score")),
                 ("f_score", models.PositiveSmallIntegerField(verbose_name="frequency score")),
                 ("m_score", models.PositiveSmallIntegerField(verbose_name="monetary score")),
-                (
-                    "segment",
-                    models.CharField(db_index=True, max_length=20, verbose_name="RFM segment"),
-                ),
+                ("segment", models.CharField(max_length=20, verbose_name="RFM segment")),
             ],
             options={
                 "verbose_name": "RFM scores",
