@@ -123,15 +123,10 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the web process read while the worker writes; IMMEDIATE transactions
     # take the write lock up front instead of failing with "database is locked" later.
-    # Memory-mapped reads: a connection lasts one request here (CONN_MAX_AGE 0 below), so
-    # its own page cache starts empty each time; mapped pages come straight from the
-    # operating system's cache, shared by every connection and process, instead of a
-    # read() call and a copy per page.
     DATABASES["default"]["OPTIONS"] = {
         "init_command": (
             "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-            "PRAGMA busy_timeout=10000; PRAGMA cache_size=-64000; "
-            f"PRAGMA mmap_size={envint('GUANXI_SQLITE_MMAP_MB', 2048) * 1024 * 1024};"
+            "PRAGMA busy_timeout=10000; PRAGMA cache_size=-64000;"
         ),
         "transaction_mode": "IMMEDIATE",
     }
