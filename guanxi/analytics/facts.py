@@ -50,6 +50,7 @@ from guanxi.analytics.models_facts import (
     FactsState,
 )
 from guanxi.commerce.models import Category, Order, OrderItem, Product
+from guanxi.core import bulk
 
 NOT_COUNTED = ("cancelled", "refunded")
 CHUNK = 50_000  # customer ids per transaction of a full refresh
@@ -312,7 +313,7 @@ def _refresh_some(ids: list[int]) -> None:
     if not ids:
         return
     t = _tables()
-    marks = ", ".join(["%s"] * len(ids))
+    of_customers, ids_param = bulk.in_list("o.customer_id", ids)
     counted = "o.paid_at IS NOT NULL AND o.status NOT IN (%s, %s)"
     pg = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
@@ -321,15 +322,15 @@ def _refresh_some(ids: list[int]) -> None:
             cursor.execute(
                 f"SELECT o.customer_id, o.placed_at, {local.weekday('o.placed_at')}, "
                 f"{local.hour('o.placed_at')}, {local.month('o.placed_at')}, o.id "
-                f"FROM {t['orders']} o WHERE o.customer_id IN ({marks}) AND {counted}",
-                [*ids, *NOT_COUNTED],
+                f"FROM {t['orders']} o WHERE {of_customers} AND {counted}",
+                [*ids_param, *NOT_COUNTED],
             )
             purchases = cursor.fetchall()
         else:
             cursor.execute(
                 f"SELECT o.customer_id, o.placed_at, o.id FROM {t['orders']} o "
-                f"WHERE o.customer_id IN ({marks}) AND {counted}",
-                [*ids, *NOT_COUNTED],
+                f"WHERE {of_customers} AND {counted}",
+                [*ids_param, *NOT_COUNTED],
             )
             rows = cursor.fetchall()
             parts = _local_parts_sqlite([row[1] for row in rows])
@@ -341,12 +342,11 @@ def _refresh_some(ids: list[int]) -> None:
         units: dict[int, dict[int | None, int]] = {}
         roots = root_map() if order_ids else {}
         for start in range(0, len(order_ids), LINES_BATCH):
-            part = order_ids[start : start + LINES_BATCH]
+            of_orders, part = bulk.in_list("i.order_id", order_ids[start : start + LINES_BATCH])
             cursor.execute(
                 f"SELECT i.order_id, p.category_id, i.quantity FROM {t['items']} i "
                 f"JOIN {t['products']} p ON p.id = i.product_id "
-                f"WHERE i.order_id IN ({', '.join(['%s'] * len(part))}) "
-                "AND p.category_id IS NOT NULL",
+                f"WHERE {of_orders} AND p.category_id IS NOT NULL",
                 part,
             )
             for order_id, category_id, quantity in cursor.fetchall():
@@ -397,16 +397,17 @@ def _refresh_some(ids: list[int]) -> None:
 
         # What they are.
         columns = WEEKDAY_FIELDS + HOUR_FIELDS
+        of_customers, ids_param = bulk.in_list("customer_id", ids)
         cursor.execute(
             f"SELECT customer_id, orders, cohort_month, favourite_root_id, "
-            f"{', '.join(columns)} FROM {t['facts']} WHERE customer_id IN ({marks})",
-            ids,
+            f"{', '.join(columns)} FROM {t['facts']} WHERE {of_customers}",
+            ids_param,
         )
         have_facts = {row[0]: tuple(row[1:]) for row in cursor.fetchall()}
         cursor.execute(
             f"SELECT customer_id, month, cohort_month, orders, last_at, prev_at, next_month "
-            f"FROM {t['months']} WHERE customer_id IN ({marks})",
-            ids,
+            f"FROM {t['months']} WHERE {of_customers}",
+            ids_param,
         )
         have_months = {(row[0], row[1]): tuple(row[2:]) for row in cursor.fetchall()}
 
@@ -416,18 +417,23 @@ def _refresh_some(ids: list[int]) -> None:
         stale_months = [k for k, row in have_months.items() if want_months.get(k) != row]
         new_months = [(*k, *row) for k, row in want_months.items() if have_months.get(k) != row]
         for start in range(0, len(stale_facts), BATCH):
-            part = stale_facts[start : start + BATCH]
-            cursor.execute(
-                f"DELETE FROM {t['facts']} WHERE customer_id IN ({', '.join(['%s'] * len(part))})",
-                part,
-            )
-        for start in range(0, len(stale_months), 400):
-            part = stale_months[start : start + 400]
-            cursor.execute(
-                f"DELETE FROM {t['months']} WHERE "
-                + " OR ".join(["(customer_id = %s AND month = %s)"] * len(part)),
-                [v for key in part for v in key],
-            )
+            of_customers, part = bulk.in_list("customer_id", stale_facts[start : start + BATCH])
+            cursor.execute(f"DELETE FROM {t['facts']} WHERE {of_customers}", part)
+        if pg:
+            if stale_months:
+                cursor.execute(
+                    f"DELETE FROM {t['months']} WHERE (customer_id, month) IN "
+                    "(SELECT * FROM unnest(%s::bigint[], %s::integer[]))",
+                    [[key[0] for key in stale_months], [key[1] for key in stale_months]],
+                )
+        else:
+            for start in range(0, len(stale_months), 400):
+                part = stale_months[start : start + 400]
+                cursor.execute(
+                    f"DELETE FROM {t['months']} WHERE "
+                    + " OR ".join(["(customer_id = %s AND month = %s)"] * len(part)),
+                    [v for key in part for v in key],
+                )
         names = ["customer_id", "orders", "cohort_month", "favourite_root_id", *columns]
         _insert(cursor, t["facts"], names, new_facts)
         names = ["customer_id", "month", "cohort_month", "orders", "last_at", "prev_at"]
@@ -435,7 +441,15 @@ def _refresh_some(ids: list[int]) -> None:
 
 
 def _insert(cursor, table: str, names: list[str], rows: list[tuple]) -> None:
-    """Multi-row ``INSERT … VALUES`` (fewer round trips than ``executemany``)."""
+    """``COPY`` on PostgreSQL; multi-row ``INSERT … VALUES`` on SQLite (fewer round trips
+    than ``executemany``)."""
+    if not rows:
+        return
+    if connection.vendor == "postgresql":
+        with cursor.cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
     per = max(1, 2_000 // len(names))
     row_marks = "(" + ", ".join(["%s"] * len(names)) + ")"
     for start in range(0, len(rows), per):

@@ -64,6 +64,7 @@ from guanxi.analytics.models import (
     OrderContribution,
 )
 from guanxi.commerce.models import Order
+from guanxi.core import bulk
 
 ZERO = decimal.Decimal("0.00")
 ALL_STORES = 0
@@ -174,14 +175,13 @@ def _upsert_add(model, keys: tuple[str, ...], fields: tuple[str, ...], rows: lis
     if not rows:
         return
     t = connection.ops.quote_name(model._meta.db_table)
-    cols = ", ".join((*keys, *fields))
-    marks = ", ".join(["(" + ", ".join(["%s"] * (len(keys) + len(fields))) + ")"] * len(rows))
+    source, params = bulk.rows_source(model, (*keys, *fields), rows)
     sets = ", ".join(f"{c} = {t}.{c} + excluded.{c}" for c in fields)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {t} ({cols}) VALUES {marks} "
+            f"INSERT INTO {t} ({', '.join((*keys, *fields))}) {source} "
             f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {sets}",
-            [v for row in rows for v in row],
+            params,
         )
 
 
@@ -364,10 +364,10 @@ def refresh_customers(customer_ids) -> None:
     ids = sorted({int(pk) for pk in customer_ids})
     if not ids:
         return
-    cond = "{col} IN (" + ", ".join(["%s"] * len(ids)) + ")"
-    old = _raw_entries(cond, ids)
-    rebuild_entries(cond, ids)
-    new = _raw_entries(cond, ids)
+    cond, params = bulk.in_list("{col}", ids)
+    old = _raw_entries(cond, params)
+    rebuild_entries(cond, params)
+    new = _raw_entries(cond, params)
     days: dict = defaultdict(dict)
     chains: dict = {}
     for order_id in old.keys() | new.keys():
@@ -394,15 +394,15 @@ def apply_orders(order_ids, customer_ids) -> None:
         return
     days: dict = defaultdict(dict)
     chains: dict = {}
-    cond = "{col} IN (" + ", ".join(["%s"] * len(order_ids)) + ")"
-    old = _raw_entries(cond, order_ids, col="order_id")
+    cond, params = bulk.in_list("{col}", order_ids)
+    old = _raw_entries(cond, params, col="order_id")
     for row in old.values():
         _entry_cells(row, days, chains, -1)
     entries = connection.ops.quote_name(KpiOrderEntry._meta.db_table)
     with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {entries} WHERE {cond.format(col='order_id')}", order_ids)
-    _insert_entries(cond.format(col="o.id"), order_ids, chains_sql=False)
-    for row in _raw_entries(cond, order_ids, col="order_id").values():
+        cursor.execute(f"DELETE FROM {entries} WHERE {cond.format(col='order_id')}", params)
+    _insert_entries(cond.format(col="o.id"), params, chains_sql=False)
+    for row in _raw_entries(cond, params, col="order_id").values():
         _entry_cells(row, days, chains, +1)  # not chained yet: the day figures only
     _rechain_sql(ids, chains)
     _write_days(days)
@@ -416,7 +416,7 @@ def _rechain_sql(customer_ids: list[int], chains: dict) -> None:
     if not customer_ids:
         return
     entries = connection.ops.quote_name(KpiOrderEntry._meta.db_table)
-    marks = ", ".join(["%s"] * len(customer_ids))
+    of_customers, params = bulk.in_list("customer_id", customer_ids)
     w_all = "PARTITION BY customer_id ORDER BY paid_at, order_id"
     w_store = "PARTITION BY customer_id, store_id ORDER BY paid_at, order_id"
     differ = "IS DISTINCT FROM" if connection.vendor == "postgresql" else "IS NOT"
@@ -438,11 +438,11 @@ def _rechain_sql(customer_ids: list[int], chains: dict) -> None:
                        CASE WHEN ROW_NUMBER() OVER ({w_store}) = 1
                             THEN MIN(paid_day) OVER (PARTITION BY customer_id) END AS new_day
                 FROM {entries}
-                WHERE customer_id IN ({marks}) AND paid_at IS NOT NULL
+                WHERE {of_customers} AND paid_at IS NOT NULL
             ) w
             WHERE NOT chained OR {changed}
             """,
-            customer_ids,
+            params,
         )
         updates = []
         for row in cursor.fetchall():

@@ -54,7 +54,7 @@ from django.utils import timezone
 from guanxi.analytics import facts, rollup
 from guanxi.analytics.models import CustomerRfm, CustomerStats, OrderContribution
 from guanxi.commerce.models import Order, OrderItem
-from guanxi.core import events
+from guanxi.core import bulk, events
 from guanxi.core.models import BusinessEvent
 
 CONSUMER = "analytics.stats"
@@ -303,14 +303,16 @@ def apply_orders(order_ids: Iterable[int], customer_ids: Iterable[int] = ()) -> 
     entries = connection.ops.quote_name(rollup.KpiOrderEntry._meta.db_table)
     for start in range(0, len(order_ids), REFRESH_CHUNK):
         chunk = order_ids[start : start + REFRESH_CHUNK]
-        marks = ", ".join(["%s"] * len(chunk))
+        of_chunk, params = bulk.in_list("{col}", chunk)
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT CASE WHEN paid_at IS NOT NULL AND status NOT IN (%s, %s) THEN 2 "
-                f"ELSE 1 END, customer_id FROM {t['orders']} WHERE id IN ({marks}) "
-                f"UNION SELECT 3, customer_id FROM {t['ledger']} WHERE order_id IN ({marks}) "
-                f"UNION SELECT 0, customer_id FROM {entries} WHERE order_id IN ({marks})",
-                [*NOT_COUNTED, *chunk * 3],
+                f"ELSE 1 END, customer_id FROM {t['orders']} WHERE {of_chunk.format(col='id')} "
+                f"UNION SELECT 3, customer_id FROM {t['ledger']} "
+                f"WHERE {of_chunk.format(col='order_id')} "
+                f"UNION SELECT 0, customer_id FROM {entries} "
+                f"WHERE {of_chunk.format(col='order_id')}",
+                [*NOT_COUNTED, *params * 3],
             )
             now_of_chunk = set()
             for kind, customer_id in cursor.fetchall():
@@ -323,8 +325,7 @@ def apply_orders(order_ids: Iterable[int], customer_ids: Iterable[int] = ()) -> 
         _refresh_stats_of_orders(chunk, sorted(now_of_chunk))
     moved = sorted(customers - current)
     for start in range(0, len(moved), REFRESH_CHUNK):
-        chunk = moved[start : start + REFRESH_CHUNK]
-        _refresh_stats("{col} IN (" + ", ".join(["%s"] * len(chunk)) + ")", chunk)
+        _refresh_stats(*bulk.in_list("{col}", moved[start : start + REFRESH_CHUNK]))
     ids = sorted(customers | current)
     for start in range(0, len(order_ids), 5000):
         rollup.apply_orders(order_ids[start : start + 5000], ids)
@@ -394,12 +395,14 @@ def _ledger_insert_sql(t: dict, orders_where: str, items_where: str) -> str:
 def _refresh_orders(order_ids: list[int]) -> None:
     """Recompute the ledger rows of these orders (what each adds now)."""
     t = _tables()
-    marks = ", ".join(["%s"] * len(order_ids))
+    of_orders, params = bulk.in_list("{col}", order_ids)
     with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {t['ledger']} WHERE order_id IN ({marks})", order_ids)
         cursor.execute(
-            _ledger_insert_sql(t, f"o.id IN ({marks})", f"i.order_id IN ({marks})"),
-            [*order_ids, *order_ids, *NOT_COUNTED],
+            f"DELETE FROM {t['ledger']} WHERE {of_orders.format(col='order_id')}", params
+        )
+        cursor.execute(
+            _ledger_insert_sql(t, of_orders.format(col="o.id"), of_orders.format(col="i.order_id")),
+            [*params, *params, *NOT_COUNTED],
         )
 
 
@@ -409,11 +412,12 @@ def _lock_stats_rows(customer_ids: list[int]) -> None:
     other in a circle; when they do, the batch is retried."""
     if connection.vendor != "postgresql" or not customer_ids:
         return
+    of_customers, params = bulk.in_list("customer_id", customer_ids)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT customer_id FROM {_tables()['stats']} WHERE customer_id IN "
-            f"({', '.join(['%s'] * len(customer_ids))}) ORDER BY customer_id FOR UPDATE",
-            customer_ids,
+            f"SELECT customer_id FROM {_tables()['stats']} WHERE {of_customers} "
+            "ORDER BY customer_id FOR UPDATE",
+            params,
         )
 
 
@@ -426,8 +430,8 @@ def _refresh_stats_of_orders(order_ids: list[int], customer_ids: list[int]) -> N
     if not order_ids or not customer_ids:
         return
     t = _tables()
-    o_marks = ", ".join(["%s"] * len(order_ids))
-    c_marks = ", ".join(["%s"] * len(customer_ids))
+    of_orders, o_params = bulk.in_list("o.id", order_ids)
+    of_customers, c_params = bulk.in_list("customer_id", customer_ids)
     stats = t["stats"]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -441,7 +445,7 @@ def _refresh_stats_of_orders(order_ids: list[int], customer_ids: list[int]) -> N
             FROM (
                 SELECT o.customer_id, MIN(o.paid_at) AS first_paid
                 FROM {t["orders"]} o
-                WHERE o.id IN ({o_marks}) AND o.paid_at IS NOT NULL
+                WHERE {of_orders} AND o.paid_at IS NOT NULL
                 GROUP BY o.customer_id
             ) p
             LEFT JOIN (
@@ -449,7 +453,7 @@ def _refresh_stats_of_orders(order_ids: list[int], customer_ids: list[int]) -> N
                        SUM(revenue) AS revenue, SUM(profit) AS profit,
                        MIN(ordered_at) AS first_order_at, MAX(ordered_at) AS last_order_at
                 FROM {t["ledger"]}
-                WHERE customer_id IN ({c_marks})
+                WHERE {of_customers}
                 GROUP BY customer_id
             ) s ON s.customer_id = p.customer_id
             ON CONFLICT (customer_id) DO UPDATE SET
@@ -463,7 +467,7 @@ def _refresh_stats_of_orders(order_ids: list[int], customer_ids: list[int]) -> N
                     THEN excluded.first_paid_at ELSE {stats}.first_paid_at END,
                 updated_at = excluded.updated_at
             """,
-            [timezone.now(), *order_ids, *customer_ids],
+            [timezone.now(), *o_params, *c_params],
         )
 
 
@@ -522,8 +526,7 @@ def refresh_customers(customer_ids: Iterable[int]) -> None:
     ids = sorted({int(pk) for pk in customer_ids})
     for start in range(0, len(ids), REFRESH_CHUNK):
         chunk = ids[start : start + REFRESH_CHUNK]
-        marks = ", ".join(["%s"] * len(chunk))
-        _refresh("{col} IN (" + marks + ")", chunk)
+        _refresh(*bulk.in_list("{col}", chunk))
         rollup.refresh_customers(chunk)
     facts.refresh_facts(ids)  # the analyses' order facts of the same customers
 

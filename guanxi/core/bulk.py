@@ -233,3 +233,39 @@ def ahead(produce: Callable, items: Iterable, *, db=connection) -> Iterator:
                 pass
         worker.join()
         sys.setswitchinterval(interval)
+
+
+# Long lists as parameters ------------------------------------------------------------------
+# Django's psycopg backend binds parameters on the client: psycopg splits every statement
+# at its placeholders in Python, and caches that only for short statements. A statement
+# with a placeholder per value (an IN list of 1,000 ids, a multi-row VALUES of 5,000
+# values) paid ~10 ms for it each time: a third of a statistics consumer batch. On
+# PostgreSQL these helpers pass a list as one array parameter instead.
+
+
+def in_list(column: str, values: Sequence, db=connection) -> tuple[str, list]:
+    """``column IN (values)`` as SQL and its parameters (``column`` may be a template such
+    as ``{col}``, filled in later)."""
+    if db.vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(values)]
+    return f"{column} IN ({', '.join(['%s'] * len(values))})", list(values)
+
+
+def rows_source(model, columns: Sequence[str], rows: Sequence[tuple], db=connection):
+    """What an ``INSERT INTO table (columns)`` takes its ``rows`` from, as SQL and its
+    parameters: ``VALUES (…), (…)`` on SQLite; on PostgreSQL ``SELECT * FROM unnest(…)``
+    of one array per column, typed as the model's fields (``columns`` are their column
+    names)."""
+    if db.vendor == "postgresql":
+        by_column = {f.column: f for f in model._meta.concrete_fields}
+        fields = [by_column[c] for c in columns]
+        arrays = ", ".join(f"%s::{f.db_type(db)}[]" for f in fields)
+        values = []
+        for field, column in zip(fields, zip(*rows, strict=True), strict=True):
+            if isinstance(field, models.DecimalField | models.FloatField):
+                # An array holds one type: 0 among Decimals becomes Decimal("0").
+                column = [field.to_python(v) for v in column]
+            values.append(list(column))
+        return f"SELECT * FROM unnest({arrays})", values
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    return "VALUES " + ", ".join([row] * len(rows)), [v for r in rows for v in r]

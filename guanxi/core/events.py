@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
+from guanxi.core import bulk
 from guanxi.core.models import BusinessEvent, ProcessedEvent
 
 
@@ -136,14 +137,17 @@ def claim(consumer: str, event_ids: Iterable[int]) -> set[int]:
     table = connection.ops.quote_name(ProcessedEvent._meta.db_table)
     now = connection.ops.adapt_datetimefield_value(timezone.now())
     claimed: set[int] = set()
+    columns = ("consumer", "event_id", "processed_at")
     with connection.cursor() as cursor:
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            rows = ", ".join(["(%s, %s, %s)"] * len(chunk))
+            rows, params = bulk.rows_source(
+                ProcessedEvent, columns, [(consumer, pk, now) for pk in chunk]
+            )
             cursor.execute(
-                f"INSERT INTO {table} (consumer, event_id, processed_at) VALUES {rows} "
+                f"INSERT INTO {table} ({', '.join(columns)}) {rows} "
                 "ON CONFLICT (consumer, event_id) DO NOTHING RETURNING event_id",
-                [v for pk in chunk for v in (consumer, pk, now)],
+                params,
             )
             claimed.update(row[0] for row in cursor.fetchall())
     return claimed

@@ -212,3 +212,34 @@ class TestAhead:
             assert threads == {here}
         else:
             assert len(threads) == 1 and here not in threads
+
+
+def test_in_list_selects_exactly_the_listed_values(alice):
+    ids = [Customer.objects.create(name=f"C{i}", owner=alice, team=alice.team).pk for i in range(5)]
+    where, params = bulk.in_list("id", ids[1:4])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id FROM customers_customer WHERE {where} ORDER BY id", params)
+        assert [row[0] for row in cursor.fetchall()] == ids[1:4]
+
+
+@pytest.mark.django_db
+def test_rows_source_inserts_the_rows_with_mixed_numbers_as_the_field_types():
+    """Ints among Decimals (a cell's zero) go into one typed array on PostgreSQL."""
+    from decimal import Decimal
+
+    from guanxi.analytics.models import KpiDay
+    from guanxi.analytics.rollup import DAY_FIELDS
+
+    day = datetime.date(2026, 11, 1)
+    columns = ("day", "store_id", *DAY_FIELDS)
+    first = {f: 0 for f in DAY_FIELDS} | {"sales": Decimal("12.50"), "orders": 2}
+    second = {f: 0 for f in DAY_FIELDS} | {"orders": 1}
+    rows = [
+        (day, 7, *(first[f] for f in DAY_FIELDS)),
+        (day.replace(day=2), 7, *(second[f] for f in DAY_FIELDS)),
+    ]
+    source, params = bulk.rows_source(KpiDay, columns, rows)
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO analytics_kpiday ({', '.join(columns)}) {source}", params)
+    stored = list(KpiDay.objects.order_by("day").values_list("day", "sales", "orders"))
+    assert stored == [(day, Decimal("12.50"), 2), (day.replace(day=2), Decimal("0"), 1)]
