@@ -76,7 +76,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from guanxi.accounts.roles import Action, require, role_of
-from guanxi.core import audit, events
+from guanxi.core import audit, bulk, events
 from guanxi.core.errors import NotFound, PermissionDenied, ValidationFailed
 from guanxi.core.normalize import InvalidValue, name_pinyin, normalize_email, normalize_phone
 from guanxi.customers.models import Customer
@@ -850,8 +850,10 @@ _PLAIN_FIELDS = (
 
 
 def _bulk_insert(model, objs: list, *, batch: int = 500) -> None:
-    """Insert ``objs`` with multi-row ``INSERT … RETURNING id`` and set their pks, as
-    ``bulk_create`` does but without compiling every value through the ORM: plain
+    """Insert ``objs`` with one ``INSERT … RETURNING id`` per batch (rows from
+    ``bulk.rows_source``: ``VALUES`` on SQLite, one array per column on PostgreSQL, as
+    Django's own ``bulk_create`` there; the ids come back in the rows' order) and set
+    their pks, as ``bulk_create`` does but without compiling every value through the ORM: plain
     values (text, numbers, keys) go to the driver as they are, the others (times, JSON)
     through their field's ``get_db_prep_save``. Model defaults are already on the
     objects (set when they were built); no signals, as with ``bulk_create``."""
@@ -862,23 +864,25 @@ def _bulk_insert(model, objs: list, *, batch: int = 500) -> None:
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     plain = [f.get_internal_type() in _PLAIN_FIELDS for f in fields]
     attnames = [f.attname for f in fields]
-    columns = ", ".join(qn(f.column) for f in fields)
-    row_marks = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    columns = [f.column for f in fields]
     with connection.cursor() as cursor:
         for start in range(0, len(objs), batch):
             chunk = objs[start : start + batch]
-            params = []
+            rows = []
             for obj in chunk:
+                row = []
                 for field, is_plain, attname in zip(fields, plain, attnames, strict=True):
                     value = getattr(obj, attname)
-                    params.append(
+                    row.append(
                         value
                         if is_plain or value is None
                         else field.get_db_prep_save(value, connection)
                     )
+                rows.append(row)
+            source, params = bulk.rows_source(model, columns, rows)
             cursor.execute(
-                f"INSERT INTO {qn(meta.db_table)} ({columns}) "
-                f"VALUES {', '.join([row_marks] * len(chunk))} RETURNING {qn(meta.pk.column)}",
+                f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(c) for c in columns)}) "
+                f"{source} RETURNING {qn(meta.pk.column)}",
                 params,
             )
             for obj, row in zip(chunk, cursor.fetchall(), strict=True):

@@ -256,16 +256,36 @@ def rows_source(model, columns: Sequence[str], rows: Sequence[tuple], db=connect
     parameters: ``VALUES (…), (…)`` on SQLite; on PostgreSQL ``SELECT * FROM unnest(…)``
     of one array per column, typed as the model's fields (``columns`` are their column
     names)."""
+    by_column = {f.column: f for f in model._meta.concrete_fields}
+    fields = [by_column[c] for c in columns]
     if db.vendor == "postgresql":
-        by_column = {f.column: f for f in model._meta.concrete_fields}
-        fields = [by_column[c] for c in columns]
-        arrays = ", ".join(f"%s::{f.db_type(db)}[]" for f in fields)
-        values = []
-        for field, column in zip(fields, zip(*rows, strict=True), strict=True):
-            if isinstance(field, models.DecimalField | models.FloatField):
-                # An array holds one type: 0 among Decimals becomes Decimal("0").
-                column = [field.to_python(v) for v in column]
+        # The base type (varchar, numeric) as Django's own bulk insert does: the values
+        # are cast to the columns' types on insert. JSON goes as text and is cast per
+        # value (an array of jsonb was 1.5–2.5× slower to insert than VALUES).
+        types, names, values = [], [], []
+        for i, (field, column) in enumerate(zip(fields, zip(*rows, strict=True), strict=True)):
+            if isinstance(field, models.JSONField):
+                types.append("text")
+                names.append(f"c{i}::jsonb")
+                column = [None if v is None else _json_text(v) for v in column]
+            else:
+                types.append(field.db_type(db).split("(")[0])
+                names.append(f"c{i}")
+                if isinstance(field, models.DecimalField | models.FloatField):
+                    # An array holds one type: 0 among Decimals becomes Decimal("0").
+                    column = [field.to_python(v) for v in column]
             values.append(list(column))
-        return f"SELECT * FROM unnest({arrays})", values
+        arrays = ", ".join(f"%s::{t}[]" for t in types)
+        aliases = ", ".join(f"c{i}" for i in range(len(fields)))
+        return f"SELECT {', '.join(names)} FROM unnest({arrays}) AS u({aliases})", values
     row = "(" + ", ".join(["%s"] * len(columns)) + ")"
     return "VALUES " + ", ".join([row] * len(rows)), [v for r in rows for v in r]
+
+
+def _json_text(value) -> str:
+    """A JSON value as prepared for PostgreSQL (psycopg's ``Jsonb`` wrapper, as Django's
+    ``get_db_prep_save`` gives it, or already text) → its text."""
+    if isinstance(value, str):
+        return value
+    dumps = getattr(value, "dumps", None) or json.dumps
+    return dumps(value.obj)
