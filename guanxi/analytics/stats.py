@@ -565,7 +565,35 @@ def rebuild(*, chunk: int = CHUNK, progress=None) -> int:
         rollup.rebuild_entries("({col} < %s OR {col} > %s)", [lo, hi])
         rollup.rebuild_cells()
     facts.refresh_facts()  # the analyses' order facts, all customers (guanxi.analytics.facts)
+    _tidy_after_rebuild()
     return CustomerStats.objects.count()
+
+
+def _tidy_after_rebuild() -> None:
+    """Let PostgreSQL see the rewritten tables as they are now: ``VACUUM (ANALYZE)`` marks
+    their pages all-visible (the KPI's covering indexes are read index-only only then)
+    and gives the planner their new statistics. Autovacuum would get there in its own
+    time; until it did, the consumer ran at a third of its speed (700 against 2,000
+    events/s, 5M orders). Outside a transaction only (inside one, e.g. in tests, just
+    ``ANALYZE``)."""
+    if connection.vendor != "postgresql":
+        return
+    from guanxi.analytics.models import KpiChainDay, KpiDay, KpiOrderEntry
+    from guanxi.analytics.models_facts import CustomerFacts, CustomerMonth
+
+    rewritten = (
+        CustomerStats,
+        OrderContribution,
+        KpiOrderEntry,
+        KpiDay,
+        KpiChainDay,
+        CustomerFacts,
+        CustomerMonth,
+    )
+    tables = [connection.ops.quote_name(m._meta.db_table) for m in rewritten]
+    command = "ANALYZE" if connection.in_atomic_block else "VACUUM (ANALYZE)"
+    with connection.cursor() as cursor:
+        cursor.execute(f"{command} {', '.join(tables)}")
 
 
 # Reading ----------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ import random
 
 import pytest
 from django.core.management import call_command
+from django.db import connection
 
 from guanxi.analytics import stats
 from guanxi.analytics.models import CustomerRfm, CustomerStats, OrderContribution
@@ -241,3 +242,26 @@ def test_a_second_store_adds_to_the_same_customer(shop):
     stats.process_events()
     assert row(shop.customer("b1")).orders == 2
     assert stats_table() == expected_table()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="VACUUM is PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_a_full_rebuild_leaves_the_rewritten_tables_vacuumed_and_analysed():
+    """Right after a rebuild the planner and index-only scans see the new rows (not only
+    once autovacuum has come round)."""
+    shop = Shop(make_store())
+    shop.buy("T1", "b1", at("2024-03-01"), [SHIRT])
+    stats.rebuild()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")  # this session's counters
+        cursor.execute(
+            "SELECT relname FROM pg_stat_user_tables WHERE relname IN "
+            "('analytics_customerstats', 'analytics_kpiorderentry', 'analytics_customermonth')"
+            " AND last_vacuum IS NOT NULL AND last_analyze IS NOT NULL ORDER BY relname"
+        )
+        assert [row[0] for row in cursor.fetchall()] == [
+            "analytics_customermonth",
+            "analytics_customerstats",
+            "analytics_kpiorderentry",
+        ]
+    assert row(shop.customer("b1")).revenue == D("100.00")
