@@ -137,3 +137,13 @@ def test_the_partial_index_has_the_predicate_the_day_range_read_repeats():
     predicate = kpi._PAID_APART_SQL["postgresql"].format(t="e").replace("e.", "")
     assert migration.CREATE[1].endswith(f"WHERE {predicate}")
     assert f"+ {kpi.PAID_WITHIN_DAYS})" in predicate
+
+
+def test_the_sqlite_partial_index_has_the_predicate_the_day_range_read_repeats():
+    """SQLite, likewise, uses a partial index only when the query repeats its predicate."""
+    migration = importlib.import_module(
+        "guanxi.analytics.migrations.0013_kpi_entry_sqlite_day_indexes"
+    )
+    predicate = kpi._PAID_APART_SQL["sqlite"].format(t="e").replace("e.", "")
+    assert migration.CREATE[1].endswith(f"WHERE {predicate}")
+    assert f"'+{kpi.PAID_WITHIN_DAYS} days'" in predicate
