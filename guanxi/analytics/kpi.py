@@ -450,15 +450,17 @@ def _entry_rows_by_day(
     hi] give the days placed in the period and the days paid in it of every entry paid
     within PAID_WITHIN_DAYS of its placing; the partial index of the others adds theirs
     (UNION ALL, the same statement). Groups of (paid day, placed day), summed per day here
-    (integers: counts and cents). ``apart_entries``: the same entries, selected so that
-    the database starts from that partial index (default ``entries``)."""
+    (integers: counts and cents): a group's paid sums count if its paid day is in the
+    periods, its placed sums if its placed day is, so the sums themselves need no test of
+    either day (on SQLite those tests, repeated in every sum of every entry, were a third
+    of the read). ``apart_entries``: the same entries, selected so that the database
+    starts from that partial index (default ``entries``)."""
     table = connection.ops.quote_name(KpiOrderEntry._meta.db_table)
     from_day = lo - datetime.timedelta(days=PAID_WITHIN_DAYS)
     in_paid = Q(paid_day__gte=lo, paid_day__lte=hi)
-    in_placed = Q(placed_day__gte=lo, placed_day__lte=hi)
     sums = {
-        **_paid_sums(in_paid, p1, p2, store, periods),
-        **_placed_sums(in_placed),
+        **_paid_sums(Q(), p1, p2, store, periods),
+        **_placed_sums(Q()),
     }
     near = entries.filter(placed_day__gte=from_day, placed_day__lte=hi)
     apart = (
@@ -473,16 +475,16 @@ def _entry_rows_by_day(
         .order_by()
         .union(apart.values("paid_day", "placed_day").annotate(**sums).order_by(), all=True)
     )
-    placed_keys = list(_placed_sums(in_placed))
+    placed_keys = list(_placed_sums(Q()))
     paid_keys = [k for k in sums if k not in placed_keys]
     paid: dict = {}
     placed: dict = {}
     for r in rows:
-        if r["n"]:
+        if r["paid_day"] is not None and lo <= r["paid_day"] <= hi:
             d = paid.setdefault(r["paid_day"], dict.fromkeys(paid_keys, 0))
             for k in paid_keys:
                 d[k] += r[k] or 0
-        if r["n_placed"]:
+        if lo <= r["placed_day"] <= hi:
             d = placed.setdefault(r["placed_day"], dict.fromkeys(placed_keys, 0))
             for k in placed_keys:
                 d[k] += r[k] or 0
