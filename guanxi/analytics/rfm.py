@@ -12,15 +12,17 @@ default, its quintiles: the values at ranks ⌈k·n/5⌉ (k = 1..4) of the sorte
 the customers; equal values always get the same score.
 
 Segments compare each score with the mean score of the scored customers (high = above
-the mean), the standard eight-way RFM model (RFM 八大客户类型). Customers without orders
-have scores 0 and no segment.
+the mean), the standard eight-way RFM model (RFM 八大客户类型). The scores are kept in
+``CustomerRfm``, a row per scored customer; customers without orders have none (shown as
+scores 0 and no segment).
 
 The recompute reads the statistics once (money in cents and times in microseconds, as
 integers, so every comparison is exact), sorts each column in memory for the quintiles,
 scores and segments every customer there (numpy), and writes only the rows whose scores
-or segment change. It also keeps the overview's figures of all customers (customers and
-revenue per segment, the R×F grid) with the run, so a user who sees every customer reads
-them from there; other users' overviews are counted from their customers' rows.
+or segment change (or the whole table again, when most change). It also keeps the
+overview's figures of all customers (customers and revenue per segment, the R×F grid)
+with the run, so a user who sees every customer reads them from there; other users'
+overviews are counted from their customers' rows.
 """
 
 from __future__ import annotations
@@ -287,10 +289,11 @@ def rfm_recompute(*, actor=None, as_of: datetime.datetime | None = None) -> dict
 
     ``actor`` None is the background task; a user needs the settings permission.
 
-    One read of the statistics (customer, orders, revenue, last order and the current
-    scores); the quintile boundaries, scores, segments and the overview's counts are
-    computed from it in memory (numpy), and only the rows whose scores or segment change
-    are written."""
+    One read of the statistics (customer, orders, revenue, last order) and one of the
+    current scores; the quintile boundaries, scores, segments and the overview's counts
+    are computed from them in memory (numpy). Only the customers whose scores or segment
+    change are written, or, when they are more than ``REWRITE_SHARE`` of the score rows,
+    the score table is written again whole."""
     import numpy as np
 
     if actor is not None:
@@ -304,7 +307,7 @@ def rfm_recompute(*, actor=None, as_of: datetime.datetime | None = None) -> dict
         # Customers without orders (any more): no scores.
         stale = ~scored & (current != 0)
         if n == 0:
-            _write_scores(ids[:0], ids[:0], drop=ids, rewrite=True)
+            _write_scores(ids[:0], ids[:0], drop=ids[:0], rewrite=True)  # empties the table
             summary = {"customers": 0, "as_of": as_of.isoformat(), "segments": {}, "grid": []}
             _save_run(settings, summary, as_of, 0)
             return summary
