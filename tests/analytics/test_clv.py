@@ -1,8 +1,9 @@
 """BG/NBD and Gamma-Gamma: the published CDNOW figures, a holdout check, and the math.
 
 The CDNOW 1/10 sample lives in the shared data folder beside the repository
-(../shared/data/cdnow/CDNOW_sample.txt) or where GUANXI_CDNOW points. Without it the
-CDNOW tests fail on purpose: they are the proof that the models are right.
+(../shared/data/cdnow/CDNOW_sample.txt), where GUANXI_CDNOW points, or in the copy under
+tests/data/cdnow (for a clone anywhere else). Without any of them the CDNOW tests fail
+on purpose: they are the proof that the models are right.
 """
 
 import os
@@ -29,6 +30,7 @@ def cdnow_path() -> Path:
     candidates = [beside_repo / "CDNOW_sample.txt"]
     if os.environ.get("GUANXI_CDNOW"):
         candidates.append(Path(os.environ["GUANXI_CDNOW"]))
+    candidates.append(Path(__file__).resolve().parents[1] / "data" / "cdnow" / "CDNOW_sample.txt")
     for path in candidates:
         if path.is_file():
             return path
