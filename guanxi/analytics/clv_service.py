@@ -58,7 +58,6 @@ were recorded, it is 1 and CLV is in revenue terms.
 from __future__ import annotations
 
 import datetime
-import json
 import math
 import time
 import uuid
@@ -79,7 +78,7 @@ from guanxi.accounts.roles import Action, can, require
 from guanxi.analytics import clv
 from guanxi.analytics.models import ClvFit, CustomerStats
 from guanxi.commerce.models import Order
-from guanxi.core import audit
+from guanxi.core import audit, bulk
 from guanxi.core.errors import PermissionDenied, ServiceError, ValidationFailed
 from guanxi.core.pagination import keyset_page
 from guanxi.core.visibility import visible_to
@@ -590,7 +589,7 @@ def _finish(cursor, scratch: str, now, predicted: np.ndarray) -> int:
         cursor.execute(*_insert_missing_sql(table, scratch, col, now, predicted[missing]))
         written += cursor.rowcount
     if stale.any():
-        ids_sql, ids_param = _id_list_sql(existing[stale, 0])
+        ids_sql, ids_param = bulk.list_table(existing[stale, 0])
         cursor.execute(
             f"UPDATE {table} SET {col['expected_purchases_12m']} = NULL, "
             f"{col['p_alive']} = NULL, {col['clv_12m']} = NULL, {col['updated_at']} = %s "
@@ -599,14 +598,6 @@ def _finish(cursor, scratch: str, now, predicted: np.ndarray) -> int:
         )
         written += cursor.rowcount
     return written
-
-
-def _id_list_sql(ids: np.ndarray) -> tuple[str, object]:
-    """A list of ids as a one-column table ``m(id)`` for a join, and its parameter (one
-    array or JSON text however many ids: no giant IN lists)."""
-    if connection.vendor == "postgresql":
-        return "unnest(%s::bigint[]) AS m(id)", ids.tolist()
-    return "(SELECT value AS id FROM json_each(%s)) AS m", json.dumps(ids.tolist())
 
 
 def _write_in_parallel(rows: _Rows, now) -> int:
@@ -663,7 +654,7 @@ def _insert_missing_sql(table: str, scratch: str, col: dict, now, ids: np.ndarra
         else:
             values.append("%s")
             params.append(field.get_db_prep_save(field.get_default(), connection))
-    ids_sql, ids_param = _id_list_sql(ids)
+    ids_sql, ids_param = bulk.list_table(ids)
     customers = Customer._meta.db_table
     sql = (
         f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join(values)} "

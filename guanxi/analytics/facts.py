@@ -446,9 +446,7 @@ def _insert(cursor, table: str, names: list[str], rows: list[tuple]) -> None:
     if not rows:
         return
     if connection.vendor == "postgresql":
-        with cursor.cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        bulk.copy_rows(cursor, table, names, rows)
         return
     per = max(1, 2_000 // len(names))
     row_marks = "(" + ", ".join(["%s"] * len(names)) + ")"

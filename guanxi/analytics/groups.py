@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import datetime
 import itertools
-import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from guanxi.analytics import facts, rfm
 from guanxi.analytics.models_analysis import SavedGroup
 from guanxi.analytics.models_facts import HOUR_FIELDS, WEEKDAY_FIELDS, GroupBaseline
 from guanxi.commerce.models import Category, Order, OrderItem
-from guanxi.core import audit
+from guanxi.core import audit, bulk
 from guanxi.core.errors import NotFound, PermissionDenied, ValidationFailed
 from guanxi.core.visibility import visibility_q
 from guanxi.customers.models import Customer
@@ -607,11 +606,8 @@ def group_side(group_qs: QuerySet, dims: list[Dimension], *, use_facts: bool) ->
 def _customers_among(ids: list[int]) -> QuerySet:
     """The customers with these ids, passed as one parameter (an array, or JSON text on
     SQLite): no IN list with a placeholder per id, however large the group."""
-    if connection.vendor == "postgresql":
-        among = RawSQL("SELECT unnest(%s::bigint[])", (ids,))
-    else:
-        among = RawSQL("SELECT value FROM json_each(%s)", (json.dumps(ids),))
-    return Customer.objects.filter(pk__in=among)
+    ids_sql, param = bulk.list_table(ids)
+    return Customer.objects.filter(pk__in=RawSQL(f"SELECT id FROM {ids_sql}", (param,)))
 
 
 def analysis_tables(analysis: dict):

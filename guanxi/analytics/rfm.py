@@ -28,7 +28,6 @@ overviews are counted from their customers' rows.
 from __future__ import annotations
 
 import datetime
-import json
 import math
 from dataclasses import dataclass
 from decimal import Decimal
@@ -224,15 +223,6 @@ def _read_stats() -> tuple:
 REWRITE_SHARE = 0.25
 
 
-def _id_list(ids) -> tuple[str, object]:
-    """SQL that reads a list of integers as rows ``v``, and its one parameter (an array on
-    PostgreSQL, JSON text on SQLite)."""
-    values = ids.tolist()
-    if connection.vendor == "postgresql":
-        return "SELECT v FROM unnest(%s::bigint[]) AS c(v)", values
-    return "SELECT value AS v FROM json_each(%s)", json.dumps(values)
-
-
 def _write_scores(ids, codes, *, drop, rewrite: bool) -> None:
     """Store the scores of these customers (numpy arrays: ids, and codes as
     ``_read_stats`` makes them, all non-zero) and remove the scores of the customers in
@@ -257,8 +247,11 @@ def _write_scores(ids, codes, *, drop, rewrite: bool) -> None:
         else:
             gone = np.concatenate([ids, drop])
             if len(gone):
-                rows, param = _id_list(gone)
-                cur.execute(f"DELETE FROM {table} WHERE customer_id IN ({rows})", [param])
+                gone_sql, param = bulk.list_table(gone)
+                cur.execute(
+                    f"DELETE FROM {table} WHERE customer_id IN (SELECT id FROM {gone_sql})",
+                    [param],
+                )
         if not len(ids):
             return
         if connection.vendor == "postgresql":
@@ -274,12 +267,12 @@ def _write_scores(ids, codes, *, drop, rewrite: bool) -> None:
             )
             bulk.Table(CustomerRfm, with_ids=True).write(list(values))
             return
-        rows, param = _id_list(ids * 10_000 + codes)
+        rows, param = bulk.list_table(ids * 10_000 + codes, alias="c", column="v")
         segment = " ".join(f"WHEN {i + 1} THEN '{s.key}'" for i, s in enumerate(SEGMENTS))
         cur.execute(
             f"INSERT INTO {table} (customer_id, r_score, f_score, m_score, segment)"
             f" SELECT v / 10000, v %% 10000 / 1000, v %% 1000 / 100, v %% 100 / 10,"
-            f" CASE v %% 10 {segment} END FROM ({rows}) AS c",
+            f" CASE v %% 10 {segment} END FROM {rows}",
             [param],
         )  # no user input in the SQL itself
 

@@ -125,15 +125,22 @@ class Table:
         columns = ", ".join(ops.quote_name(f.column) for f in self.fields)
         if self.db.vendor == "postgresql":
             with self.db.cursor() as cursor:
-                copy_sql = f"COPY {table} ({columns}) FROM STDIN"
-                with cursor.cursor.copy(copy_sql) as copy:
-                    write = copy.write_row
-                    for row in values:
-                        write(row)
+                copy_rows(cursor, table, [f.column for f in self.fields], values)
             return
         placeholders = ", ".join(["%s"] * len(self.fields))
         with self.db.cursor() as cursor:
             cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", values)
+
+
+def copy_rows(cursor, table: str, columns: Sequence[str], rows: Iterable[tuple]) -> None:
+    """PostgreSQL: ``COPY`` these tuples (in ``columns`` order, driver values) into the
+    (quoted) table, through a Django cursor."""
+    quote = cursor.db.ops.quote_name
+    copy_sql = f"COPY {table} ({', '.join(quote(c) for c in columns)}) FROM STDIN"
+    with cursor.cursor.copy(copy_sql) as copy:
+        write = copy.write_row
+        for row in rows:
+            write(row)
 
 
 def reserve_ids(model, count: int, db=connection) -> Sequence[int]:
@@ -241,6 +248,16 @@ def ahead(produce: Callable, items: Iterable, *, db=connection) -> Iterator:
 # with a placeholder per value (an IN list of 1,000 ids, a multi-row VALUES of 5,000
 # values) paid ~10 ms for it each time: a third of a statistics consumer batch. On
 # PostgreSQL these helpers pass a list as one array parameter instead.
+
+
+def list_table(values, *, alias: str = "m", column: str = "id", db=connection):
+    """A list of integers as a one-column table ``alias(column)`` to select from or join,
+    and its one parameter: an array on PostgreSQL, JSON text on SQLite (however long the
+    list: SQLite's limit on placeholders is 32,766). ``values``: a list or numpy array."""
+    values = values.tolist() if hasattr(values, "tolist") else list(values)
+    if db.vendor == "postgresql":
+        return f"unnest(%s::bigint[]) AS {alias}({column})", values
+    return f"(SELECT value AS {column} FROM json_each(%s)) AS {alias}", json.dumps(values)
 
 
 def in_list(column: str, values: Sequence, db=connection) -> tuple[str, list]:
